@@ -1,0 +1,1 @@
+"""The shell: settings, persistence wiring, the CLI and the HTTP app."""

@@ -1,0 +1,78 @@
+"""`nova eval ...`: wiring for the evaluations (metrics live in nodes/evaluation.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from api.runtime import _models_for, build_embedder, load_roster
+from api.settings import Settings
+from graphs.registry import CardError, load_registry
+from nodes.embeddings import query_matrix
+from nodes.evaluation import parse_routing_cases, routing_report
+from nodes.router import Router
+from nodes.turn import rerank_with_model
+from state.routing import RouteDecision
+
+
+async def eval_routing(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """Route every line of a JSONL file with a router fitted on the cards alone (no stored corrections)."""
+    try:
+        registry = load_registry(args.cards, strict_paths=False) if args.cards else load_roster()
+    except CardError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    if not args.file.is_file():
+        console.print(f"[red]no such file: {args.file}[/red]")
+        return 2
+    cases, problems = parse_routing_cases(args.file.read_text(encoding="utf-8").splitlines(), registry.ids)
+    for problem in problems:
+        console.print(f"[yellow]{args.file}: {problem}[/yellow]")
+    if not cases:
+        console.print("[red]no valid lines to evaluate[/red]")
+        return 2
+    mode = args.mode or settings.resolved_router_mode()
+    embed = build_embedder(settings)
+    router = await asyncio.to_thread(Router, registry.cards, embed, lambda t: query_matrix(embed, t))
+    descriptions = {c.id: c.description for c in registry}
+    decisions: list[RouteDecision] = []
+    if mode == "hybrid":
+        async with _models_for(settings, lambda m: console.print(f"[dim]… {m}[/dim]")) as models:
+            for case in cases:
+                d = router.decide(case.text)
+                if d.method == "embedding":
+                    d = await rerank_with_model(models, d, descriptions)
+                decisions.append(d)
+    else:
+        for case in cases:
+            decisions.append(router.decide(case.text))
+    report: dict[str, Any] = routing_report(cases, decisions)
+    report["mode"] = mode
+    report["bad_lines"] = len(problems)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print(report, console)
+    return 0
+
+
+def _print(report: dict[str, Any], console: Console) -> None:
+    console.print(f"[bold]routing eval[/bold] ({report['mode']} mode, {report['n']} cases, "
+                  f"{report['bad_lines']} bad lines)")
+    table = Table("metric", "value")
+    for key in ("accuracy", "clarify_precision", "clarify_recall", "confident_wrong", "p50_ms", "p95_ms"):
+        table.add_row(key, str(report[key]))
+    console.print(table)
+    dom = Table("domain", "n", "accuracy")
+    for name, row in report["per_domain"].items():
+        dom.add_row(name, str(int(row["n"])), f"{row['accuracy']:.3f}")
+    console.print(dom)
+    conf = Table("expected", "got", "count")
+    for row in report["confusions"]:
+        conf.add_row(row["expected"], row["got"], str(row["count"]))
+    console.print(conf)

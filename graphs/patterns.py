@@ -1,0 +1,82 @@
+"""Patterns turn an agent card into a compiled subgraph; a new agent is a card, not code."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import RetryPolicy
+from typing_extensions import TypedDict
+
+from nodes.agents import ToolResult, make_choose_tool, make_respond, make_run_tool, route_after_choose_tool
+from nodes.models import ModelLoader
+from nodes.tools import ToolDeps, build_tools
+from state.cards import AgentCard
+from state.context import Context
+from state.memory import MemoryRef
+
+MODEL_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, backoff_factor=2.0, max_interval=8.0, jitter=True)
+
+
+class AgentInput(TypedDict):
+    """What a specialist reads from the parent."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    recalled: list[MemoryRef]
+
+
+class AgentOutput(TypedDict):
+    """What a specialist hands back."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    active_agent: str | None
+
+
+class ChatAgentState(AgentInput, AgentOutput):
+    """A prompted specialist's state."""
+
+
+class ToolAgentState(ChatAgentState, total=False):
+    """A tool-using specialist's state: the loop's tool results stay inside the subgraph."""
+
+    tool_results: Annotated[list[ToolResult], operator.add]
+    next_tool: dict[str, str] | None
+
+
+Pattern = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
+
+
+def chat_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Build a specialist that answers with one prompted model call."""
+    builder = StateGraph(ChatAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
+    builder.add_node("respond", make_respond(card, models), retry_policy=MODEL_RETRY)
+    builder.add_edge(START, "respond")
+    builder.add_edge("respond", END)
+    return builder.compile(name=card.id)
+
+
+def tool_agent_pattern(card: AgentCard, *, models: ModelLoader,
+                       tools: ToolDeps) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Build a specialist that picks tools through structured output for at most `max_steps` steps."""
+    bound = build_tools(card.tools, tools)
+    builder = StateGraph(ToolAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
+    builder.add_node("choose_tool", make_choose_tool(card, models, bound), retry_policy=MODEL_RETRY)
+    builder.add_node("run_tool", make_run_tool(card, bound))
+    builder.add_node("respond", make_respond(card, models, tool_results_key="tool_results"),
+                     retry_policy=MODEL_RETRY)
+    builder.add_edge(START, "choose_tool")
+    builder.add_conditional_edges("choose_tool", route_after_choose_tool, ["run_tool", "respond"])
+    builder.add_edge("run_tool", "choose_tool")
+    builder.add_edge("respond", END)
+    return builder.compile(name=card.id)
+
+
+PATTERNS: dict[str, Pattern] = {
+    "chat": chat_pattern,
+    "tool_agent": tool_agent_pattern,
+}

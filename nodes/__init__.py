@@ -1,0 +1,1 @@
+"""Node functions, routers, tools, prompts, model loading and embeddings."""

@@ -1,0 +1,138 @@
+"""Specialist nodes: a prompted reply, and a bounded tool loop driven by structured output."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
+
+from nodes.models import ModelLoader
+from nodes.prompts import MEMORY_BLOCK, SPECIALIST_FRAME, TOOL_PLANNER_PROMPT
+from nodes.tools import NovaTool, ToolCall
+from state.cards import AgentCard
+from state.context import Context
+from state.memory import MemoryRef
+
+HISTORY_MESSAGES = 12
+HISTORY_CHARS = 6000
+
+
+class ToolResult(TypedDict):
+    """One tool call and its output, kept inside the tool loop's state."""
+
+    tool: str
+    input: str
+    output: str
+
+
+class ToolChoice(BaseModel):
+    """The model's pick of the next tool (structured output, so no native tool calling is needed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool: str = Field(description="a tool name from the list, or 'none' to answer now")
+    input: str = Field(description="the text to give the tool; empty for 'none'")
+
+
+def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
+    """Keep the latest messages within a character budget, so a long thread fits a small context."""
+    kept: list[BaseMessage] = []
+    budget = HISTORY_CHARS
+    for msg in reversed(list(messages)[-HISTORY_MESSAGES:]):
+        text = msg.text if isinstance(msg.content, (str, list)) else str(msg.content)
+        if kept and len(text) > budget:
+            break
+        budget -= len(text)
+        kept.append(msg)
+    kept.reverse()
+    while kept and not isinstance(kept[0], HumanMessage):
+        kept.pop(0)
+    return kept
+
+
+def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef]) -> str:
+    """Compose the specialist's system prompt from its card and the recalled memories."""
+    prompt = SPECIALIST_FRAME.format(agent_id=card.id, description=card.description,
+                                     system_prompt=card.system_prompt.strip())
+    if recalled:
+        lines = "\n".join(f"- {m.subject}: {m.text}" for m in recalled)
+        prompt += "\n\n" + MEMORY_BLOCK.format(memories=lines)
+    return prompt
+
+
+def make_respond(card: AgentCard, models: ModelLoader,
+                 tool_results_key: str | None = None) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the node that writes the specialist's reply."""
+
+    async def respond(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        """Answer the latest message as this specialist."""
+        model = models.for_tier(card.model_tier)
+        system = system_prompt_for(card, state.get("recalled") or [])
+        results: list[ToolResult] = state.get(tool_results_key, []) if tool_results_key else []
+        if results:
+            system += "\n\nTool results for this request:\n" + "\n".join(
+                f"[{r['tool']}({r['input']!r})]\n{r['output']}" for r in results
+            )
+        reply = await model.ainvoke([SystemMessage(system), *recent_history(state["messages"])])
+        message = AIMessage(content=reply.content, name=card.id.replace(".", "_"),
+                            response_metadata={"agent": card.id}, id=reply.id)
+        return {"messages": [message], "active_agent": card.id}
+
+    respond.__name__ = "respond"
+    return respond
+
+
+def make_choose_tool(card: AgentCard, models: ModelLoader,
+                     tools: Sequence[NovaTool]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the node that asks the model which tool to run next, through structured output."""
+    listing = "\n".join(f"- {t.name}: {t.description}" for t in tools)
+    names = {t.name for t in tools}
+
+    async def choose_tool(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        """Pick the next tool or decide to answer."""
+        results: list[ToolResult] = state.get("tool_results", [])
+        if len(results) >= card.max_steps:
+            return {"next_tool": None}
+        model = models.for_tier(card.model_tier).with_structured_output(ToolChoice, method="json_schema")
+        done = "\n".join(f"{r['tool']}({r['input']!r}) -> {r['output'][:400]}" for r in results) or "none yet"
+        prompt = SystemMessage(
+            system_prompt_for(card, state.get("recalled") or [])
+            + "\n\n" + TOOL_PLANNER_PROMPT.format(tools=listing) + f"\n\nAlready used:\n{done}"
+        )
+        choice = await model.ainvoke([prompt, *recent_history(state["messages"])])
+        assert isinstance(choice, ToolChoice)
+        repeat = any(r["tool"] == choice.tool and r["input"] == choice.input for r in results)
+        if choice.tool not in names or repeat:
+            return {"next_tool": None}
+        return {"next_tool": {"tool": choice.tool, "input": choice.input}}
+
+    return choose_tool
+
+
+def make_run_tool(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the node that runs the chosen tool with the run's user and thread injected."""
+    by_name = {t.name: t for t in tools}
+
+    async def run_tool(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        """Run the chosen tool and record its output."""
+        pick = state["next_tool"]
+        thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+        call = ToolCall(user_id=runtime.context.user_id, thread_id=thread_id, agent_id=card.id)
+        try:
+            output = await by_name[pick["tool"]].run(pick["input"], call)
+        except Exception as exc:  # a tool failure is reported to the model, not raised to the user
+            output = f"tool failed: {type(exc).__name__}: {exc}"
+        result: ToolResult = {"tool": pick["tool"], "input": pick["input"], "output": output[:4000]}
+        return {"tool_results": [*state.get("tool_results", []), result], "next_tool": None}
+
+    return run_tool
+
+
+def route_after_choose_tool(state: dict[str, Any]) -> Literal["run_tool", "respond"]:
+    """Run the picked tool, or answer when none was picked."""
+    return "run_tool" if state.get("next_tool") else "respond"

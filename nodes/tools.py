@@ -1,0 +1,110 @@
+"""Tools agents may use, registered by name.
+
+A tool takes one text input chosen by the model and a `ToolCall` context the model never sees (the
+authenticated user, the thread, the calling agent). Nova picks tools through structured output rather
+than native function calling, which small local models handle unreliably.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from nodes.services import Services, TurnRef
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """Run-scoped facts injected into a tool call."""
+
+    user_id: str
+    thread_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class NovaTool:
+    """A named tool: its description is what the model reads."""
+
+    name: str
+    description: str
+    run: Callable[[str, ToolCall], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class ToolDeps:
+    """What tools need: persistence ports and the roster (ids and descriptions)."""
+
+    services: Services
+    roster: Sequence[tuple[str, str]]
+
+
+def _memory_search(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        hits = await deps.services.memory.search(call.user_id, query)
+        if not hits:
+            return "No memories match."
+        return "\n".join(f"- [{m.tier}] {m.subject}: {m.text}" for m in hits)
+
+    return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
+
+
+def _memory_remember(deps: ToolDeps) -> NovaTool:
+    async def run(text: str, call: ToolCall) -> str:
+        return await deps.services.memory.remember(TurnRef(call.user_id, call.thread_id, agent_id=call.agent_id), text)
+
+    return NovaTool("memory_remember", "Store a fact, preference or decision (input: the statement).", run)
+
+
+def _memory_forget(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        return await deps.services.memory.forget(call.user_id, query)
+
+    return NovaTool("memory_forget", "Forget the memory best matching the input (recoverable).", run)
+
+
+def _list_agents(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        q = query.casefold().strip()
+        rows = [f"- {i}: {d}" for i, d in deps.roster if not q or q in i or q in d.casefold()]
+        return "\n".join(rows) or "\n".join(f"- {i}: {d}" for i, d in deps.roster)
+
+    return NovaTool("list_agents", "List Nova's agents and scopes (input: optional filter word).", run)
+
+
+def _explain_route(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        rows = await deps.services.route_log.recent(user_id=call.user_id, thread_id=call.thread_id or None,
+                                                    limit=3)
+        if not rows:
+            return "No routing decisions recorded for this conversation yet."
+        return json.dumps(rows, default=str, indent=1)
+
+    return NovaTool("explain_route", "Show this conversation's latest routing decisions with scores and reasons.",
+                    run)
+
+
+def _system_health(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        checks = await deps.services.health.checks()
+        if not checks:
+            return "No health checks are available in this process."
+        return "\n".join(f"- {'ok' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}" for c in checks)
+
+    return NovaTool("system_health", "Check database, pgvector, embedder, model endpoint, recent failures.", run)
+
+
+TOOLS: dict[str, Callable[[ToolDeps], NovaTool]] = {
+    "memory_search": _memory_search,
+    "memory_remember": _memory_remember,
+    "memory_forget": _memory_forget,
+    "list_agents": _list_agents,
+    "explain_route": _explain_route,
+    "system_health": _system_health,
+}
+
+
+def build_tools(names: Sequence[str], deps: ToolDeps) -> list[NovaTool]:
+    """Instantiate the named tools."""
+    return [TOOLS[name](deps) for name in names]

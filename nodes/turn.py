@@ -1,0 +1,133 @@
+"""The orchestrator's own nodes: recall, route, ask when unsure, and memory bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langgraph.config import get_config
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from nodes.embeddings import query_matrix
+from nodes.models import ModelLoader
+from nodes.prompts import CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
+from nodes.router import Router
+from nodes.services import Services, TurnRef
+from state.context import Context
+from state.nova import NovaState
+from state.routing import CLARIFY, Candidate, LLMRoute, RouteDecision
+
+LLM_ROUTE_TIMEOUT_S = 20.0
+HYBRID_TOP_K = 5
+
+
+def latest_user_text(messages: Sequence[AnyMessage]) -> str:
+    """Return the text of the newest human message."""
+    for msg in reversed(messages):
+        if isinstance(msg, HumanMessage):
+            return msg.text
+    return ""
+
+
+def _thread_id() -> str:
+    return str(get_config().get("configurable", {}).get("thread_id", ""))
+
+
+def make_recall_memory(services: Services) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the node that puts the core profile and relevant archive memories into context."""
+
+    async def recall_memory(state: NovaState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Recall memories for the latest request."""
+        text = latest_user_text(state["messages"])
+        recalled = await services.memory.recall(runtime.context.user_id, text, project=runtime.context.project)
+        return {"recalled": recalled, "error": None}
+
+    return recall_memory
+
+
+async def rerank_with_model(models: ModelLoader, decision: RouteDecision,
+                            descriptions: dict[str, str]) -> RouteDecision:
+    """Let the chat model re-rank the top candidates; keep the embedding decision if it fails."""
+    top = [c for c in decision.candidates[:HYBRID_TOP_K]]
+    listing = "\n".join(f"- {c.id}: {descriptions.get(c.id, '')}" for c in top)
+    model = models.for_tier("fast").with_structured_output(LLMRoute, method="json_schema")
+    try:
+        verdict = await asyncio.wait_for(
+            model.ainvoke([SystemMessage(ROUTER_SYSTEM_PROMPT.format(candidates=listing)),
+                           HumanMessage(decision.text)]),
+            timeout=LLM_ROUTE_TIMEOUT_S,
+        )
+    except Exception as exc:  # timeouts, transport and parse errors all fall back the same way
+        return decision.model_copy(update={"fallback": f"model re-rank failed: {type(exc).__name__}",
+                                           "method": "fallback"})
+    assert isinstance(verdict, LLMRoute)
+    choice = verdict.choice.strip()
+    valid = {c.id for c in top} | {CLARIFY}
+    if choice not in valid:
+        return decision.model_copy(update={"fallback": f"model chose unknown id {choice!r}", "method": "fallback"})
+    return decision.model_copy(update={"chosen": choice, "method": "llm", "reason": verdict.reason.strip()[:300]})
+
+
+def make_route_request(router: Router, services: Services, models: ModelLoader,
+                       descriptions: dict[str, str]) -> Callable[..., Awaitable[Command[Any]]]:
+    """Build the routing node: decide, log the decision, and go to the chosen agent or ask."""
+
+    async def route_request(state: NovaState, runtime: Runtime[Context]) -> Command[Any]:
+        """Route the latest request to one specialist, or to a clarifying question."""
+        text = latest_user_text(state["messages"])
+        qvec = query_matrix(router.embed, [text])[0]
+        decision = router.decide(text, active_agent=state.get("active_agent"),
+                                 pending_clarify=state.get("pending_clarify"), qvec=qvec)
+        if runtime.context.router_mode == "hybrid" and decision.method == "embedding":
+            decision = await rerank_with_model(models, decision, descriptions)
+        await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
+        goto = "ask_clarification" if decision.is_clarify else decision.chosen
+        return Command(goto=goto, update={"route": decision, "pending_clarify": None})
+
+    return route_request
+
+
+def clarify_message(candidates: Sequence[Candidate], descriptions: dict[str, str], limit: int = 3) -> str:
+    """Write the short clarifying question naming the candidates."""
+    lines = [CLARIFY_QUESTION]
+    for n, cand in enumerate(candidates[:limit], start=1):
+        lines.append(f"{n}. {cand.id}: {descriptions.get(cand.id, '')}")
+    lines.append("Answer with a number, an agent id, or say more about what you need.")
+    return "\n".join(lines)
+
+
+def make_ask_clarification(descriptions: dict[str, str]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the node that asks which agent was meant."""
+
+    async def ask_clarification(state: NovaState) -> dict[str, Any]:
+        """Ask a short question naming the candidates; the next turn resolves it."""
+        route = state.get("route")
+        candidates = list(route.candidates[:3]) if route else []
+        text = clarify_message(candidates, descriptions)
+        return {
+            "messages": [AIMessage(content=text, name="nova", response_metadata={"agent": CLARIFY})],
+            "pending_clarify": [c.id for c in candidates],
+            "active_agent": None,
+        }
+
+    return ask_clarification
+
+
+def make_record_memory(services: Services) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the post-reply node that extracts, triages and stores memories from the user's message."""
+
+    async def record_memory(state: NovaState, runtime: Runtime[Context]) -> dict[str, Any]:
+        """Run the memory write path for the latest user message."""
+        human = next((m for m in reversed(state["messages"]) if isinstance(m, HumanMessage)), None)
+        if human is None:
+            return {}
+        route = state.get("route")
+        ref = TurnRef(user_id=runtime.context.user_id, thread_id=_thread_id(), message_id=human.id,
+                      agent_id=route.chosen if route else None)
+        await services.memory.observe(ref, human.text)
+        return {}
+
+    return record_memory

@@ -1,0 +1,1 @@
+"""Types shared by every layer: graph states, cards, routing decisions, review payloads."""

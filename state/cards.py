@@ -1,0 +1,70 @@
+"""Agent cards: the data that declares a specialist."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ModelTier = Literal["fast", "strong"]
+ReviewPolicy = Literal["none", "before_final"]
+
+AGENT_ID_RE = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+SCOPE_RE = re.compile(r"^(user|agent|project:[a-z0-9][a-z0-9_-]*)$")
+
+
+class AgentCard(BaseModel):
+    """A specialist declared as data: boundary, examples, prompt, tools, model tier and memory scopes.
+
+    Only `id`, `description` and `examples` are required, so users can evaluate routing over rosters
+    of their own; the roster shipped with Nova fills every field.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    description: str = Field(min_length=10)
+    examples: tuple[str, ...] = Field(min_length=1)
+    not_for: tuple[str, ...] = ()
+    pattern: str = "chat"
+    tools: tuple[str, ...] = ()
+    model_tier: ModelTier = "fast"
+    memory_scopes: tuple[str, ...] = ("user",)
+    review: ReviewPolicy = "none"
+    system_prompt: str = ""
+    max_steps: int = Field(default=6, ge=1, le=20)
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not AGENT_ID_RE.match(value):
+            raise ValueError(f"id {value!r} must look like '<domain>.<name>' (lowercase, digits, underscores)")
+        return value
+
+    @field_validator("examples")
+    @classmethod
+    def _examples_clean(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(v.strip() for v in value)
+        if any(not v for v in cleaned):
+            raise ValueError("examples must not be empty strings")
+        seen: set[str] = set()
+        for v in cleaned:
+            key = v.casefold()
+            if key in seen:
+                raise ValueError(f"example repeated: {v!r}")
+            seen.add(key)
+        return cleaned
+
+    @field_validator("memory_scopes")
+    @classmethod
+    def _scopes_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for scope in value:
+            if not SCOPE_RE.match(scope):
+                raise ValueError(f"memory scope {scope!r} must be 'user', 'agent' or 'project:<slug>'")
+        return value
+
+    @property
+    def domain(self) -> str:
+        """Return the domain part of the id (`erp` for `erp.query`)."""
+        return self.id.split(".", 1)[0]

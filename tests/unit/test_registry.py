@@ -1,0 +1,70 @@
+"""The registry refuses bad cards loudly, naming file, field and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphs.registry import CardError, load_registry
+
+GOOD = '''id = "{id}"
+description = "Answers questions about {id} in a precise way."
+examples = ["first example", "second example"]
+pattern = "{pattern}"
+tools = {tools}
+'''
+
+
+def write(root: Path, rel: str, agent_id: str, pattern: str = "chat", tools: str = "[]") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(GOOD.format(id=agent_id, pattern=pattern, tools=tools))
+    return path
+
+
+def test_loads_valid_cards_sorted(tmp_path: Path) -> None:
+    write(tmp_path, "b/two.toml", "b.two")
+    write(tmp_path, "a/one.toml", "a.one")
+    reg = load_registry(tmp_path, tools={"x"}, patterns={"chat"})
+    assert reg.ids == ("a.one", "b.two")
+    assert reg.get("a.one").domain == "a"
+
+
+def test_reports_every_problem_with_file_and_field(tmp_path: Path) -> None:
+    write(tmp_path, "a/one.toml", "a.one")
+    write(tmp_path, "a/wrong_name.toml", "a.other")
+    write(tmp_path, "b/tools.toml", "b.tools", pattern="tool_agent", tools='["nope"]')
+    write(tmp_path, "c/pat.toml", "c.pat", pattern="mystery")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "broken.toml").write_text("id = ")
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "short.toml").write_text('id = "e.short"\ndescription = "x"\nexamples = []\n')
+    with pytest.raises(CardError) as info:
+        load_registry(tmp_path, tools={"memory_search"}, patterns={"chat", "tool_agent"})
+    text = str(info.value)
+    by_field = {(p.file.name, p.field) for p in info.value.problems}
+    assert ("wrong_name.toml", "id") in by_field and "disagrees with its path" in text
+    assert ("tools.toml", "tools") in by_field and "unknown tool 'nope'" in text
+    assert ("pat.toml", "pattern") in by_field
+    assert ("broken.toml", "-") in by_field and "not valid TOML" in text
+    assert ("short.toml", "description") in by_field and ("short.toml", "examples") in by_field
+
+
+def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
+    write(tmp_path, "a/one.toml", "a.one")
+    write(tmp_path, "x/one.toml", "a.one")
+    with pytest.raises(CardError, match="duplicate id 'a.one'"):
+        load_registry(tmp_path, strict_paths=False)
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "a/one.toml", "a.one")
+    path.write_text(path.read_text() + 'colour = "blue"\n')
+    with pytest.raises(CardError, match="colour"):
+        load_registry(tmp_path)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(CardError, match="does not exist"):
+        load_registry(tmp_path / "nothing")
