@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -54,13 +55,20 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await nova.close()
     if args.json:
-        print(json.dumps({
-            "thread_id": result.thread_id, "agent": result.agent,
-            "route": result.route.model_dump() if result.route else None,
-            "answer": result.answer, "error": result.error,
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "thread_id": result.thread_id,
+                    "agent": result.agent,
+                    "route": result.route.model_dump() if result.route else None,
+                    "answer": result.answer,
+                    "error": result.error,
+                },
+                indent=2,
+            )
+        )
     else:
-        console.print(f"[cyan]{_route_line(result.route)}[/cyan]")
+        console.print(_route_line(result.route), style="cyan", markup=False)
         console.print(result.answer)
         console.print(f"[dim]thread {result.thread_id}[/dim]")
     return 1 if result.error else 0
@@ -69,19 +77,28 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     """Hold a conversation: interactive on a terminal, line by line from a pipe, a demo when stdin is empty."""
     interactive = sys.stdin.isatty()
-    scripted: list[str] = []
-    if not interactive:
-        scripted = [line.strip() for line in sys.stdin if line.strip()]
-        if not scripted:
-            scripted = list(DEMO_CONVERSATION)
-            err.print("[dim]stdin is not a terminal and is empty: running the demo conversation[/dim]")
+    first = "" if interactive else await asyncio.to_thread(sys.stdin.readline)
+    demo = not interactive and not first
+    if demo:
+        err.print("[dim]stdin is not a terminal and is empty: running the demo conversation[/dim]")
     nova = await _open(settings)
     thread = args.thread or str(uuid.uuid4())
     failures = 0
+    streamed: list[str] = []
+
+    def on_route(route: Any) -> None:
+        console.print(_route_line(route), style="cyan", markup=False)
+        console.print("[bold]nova ›[/bold] ", end="")
+
+    def on_token(token: str) -> None:
+        streamed.append(token)
+        console.print(token, end="", markup=False)
+
     try:
-        console.print(f"[bold]Nova[/bold] — {len(nova.registry)} agents. Thread {thread}. "
-                      "Commands: /why /new /threads /quit")
-        lines = iter(scripted)
+        console.print(
+            f"[bold]Nova[/bold] — {len(nova.registry)} agents. Thread {thread}. Commands: /why /new /threads /quit"
+        )
+        pending = iter(DEMO_CONVERSATION) if demo else iter([first] if first else [])
         while True:
             if interactive:
                 try:
@@ -89,10 +106,13 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 except EOFError:
                     break
             else:
-                text = next(lines, None)  # type: ignore[arg-type]
-                if text is None:
+                line = next(pending, None)
+                if line is None and not demo:
+                    line = await asyncio.to_thread(sys.stdin.readline) or None
+                if line is None:
                     break
-                console.print(f"[bold]you ›[/bold] {text}")
+                text = line
+                console.print(f"you › {text.strip()}", markup=False)
             text = text.strip()
             if not text:
                 continue
@@ -109,24 +129,9 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 _print_why(await nova.route_log.recent(user_id=settings.user, thread_id=thread, limit=1))
                 continue
 
-            def on_route(route: Any) -> None:
-                console.print(f"[cyan]{_route_line(route)}[/cyan]")
-                console.print("[bold]nova ›[/bold] ", end="")
-
-            def on_token(token: str) -> None:
-                console.print(token, end="", markup=False)
-
-            streamed: list[str] = []
-
-            def collect(token: str) -> None:
-                streamed.append(token)
-                on_token(token)
-
-            result = await nova.stream_turn(text, thread_id=thread, on_token=collect, on_route=on_route)
-            if not streamed:
-                console.print(result.answer, markup=False)
-            else:
-                console.print()
+            streamed.clear()
+            result = await nova.stream_turn(text, thread_id=thread, on_token=on_token, on_route=on_route)
+            console.print(result.answer if not streamed else "", markup=False)
             failures += 1 if result.error else 0
     finally:
         await nova.close()
@@ -146,8 +151,10 @@ def _print_why(rows: Sequence[dict[str, Any]]) -> None:
         return
     r = rows[0]
     console.print(f"[bold]request:[/bold] {r['text']}")
-    console.print(f"[bold]chosen:[/bold] {r['chosen']}  [bold]method:[/bold] {r['method']}  "
-                  f"[bold]latency:[/bold] {r['latency_ms']:.1f} ms")
+    console.print(
+        f"[bold]chosen:[/bold] {r['chosen']}  [bold]method:[/bold] {r['method']}  "
+        f"[bold]latency:[/bold] {r['latency_ms']:.1f} ms"
+    )
     console.print(f"[bold]reason:[/bold] {r['reason']}")
     if r.get("fallback"):
         console.print(f"[bold]fallback:[/bold] {r['fallback']}")
@@ -184,12 +191,15 @@ async def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
             err.print(f"[red]no routed request found in thread {args.thread}[/red]")
             return 2
         row = rows[0]
-        await nova.corrections.add(user_id=settings.user, text=row["text"], correct=args.agent,
-                                   wrong=row["chosen"], thread_id=args.thread)
+        await nova.corrections.add(
+            user_id=settings.user, text=row["text"], correct=args.agent, wrong=row["chosen"], thread_id=args.thread
+        )
     finally:
         await nova.close()
-    console.print(f"Recorded: {row['text']!r} should go to {args.agent} (was {row['chosen']}). "
-                  "It takes effect on the next request.")
+    console.print(
+        f"Recorded: {row['text']!r} should go to {args.agent} (was {row['chosen']}). "
+        "It takes effect on the next request."
+    )
     return 0
 
 
@@ -329,7 +339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = COMMANDS[args.command]
     try:
         result = handler(args, settings)
-        code = asyncio.run(result) if asyncio.iscoroutine(result) else result
+        code = asyncio.run(_await(result)) if inspect.isawaitable(result) else result
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the CLI prints a one-line reason, never a stack trace
@@ -343,6 +353,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return 1
     return int(code)
+
+
+async def _await(value: Awaitable[int]) -> int:
+    return await value
 
 
 if __name__ == "__main__":

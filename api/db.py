@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -45,17 +46,25 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or join) the server and return its admin URI."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        private_runtime_dir()
         import pgserver
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = pgserver.get_server(self.data_dir, cleanup_mode="stop")
+            self._server = getattr(pgserver, "get_server")(self.data_dir, cleanup_mode="stop")  # noqa: B009
         except Exception as exc:
             logfile = self.data_dir / "log"
             tail = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
             raise DatabaseError(f"embedded Postgres failed to start in {self.data_dir}: {exc}\n{tail}") from exc
         return str(self._server.get_uri())
+
+
+def private_runtime_dir() -> None:
+    """Give pgserver a private runtime dir for its lock file when the session has none."""
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        run = Path(tempfile.gettempdir()) / f"nova-run-{os.getuid()}"
+        run.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(run)
 
 
 def database_uri(admin_uri: str, name: str) -> str:
@@ -117,9 +126,8 @@ async def migrate(pool: AsyncConnectionPool[Any]) -> list[int]:
                 if version in done:
                     continue
                 async with conn.transaction():
-                    await conn.execute(body.encode())  # type: ignore[call-overload]
-                    await conn.execute("INSERT INTO nova_migrations (version, name) VALUES (%s, %s)",
-                                       (version, name))
+                    await conn.execute(body.encode(), prepare=False)
+                    await conn.execute("INSERT INTO nova_migrations (version, name) VALUES (%s, %s)", (version, name))
                 applied.append(version)
                 log.info("applied migration %04d_%s", version, name)
         finally:
@@ -146,8 +154,9 @@ def make_pool(url: str, *, timeout_s: float, statement_timeout_ms: int, max_size
 
 
 @asynccontextmanager
-async def open_pool(url: str, *, timeout_s: float = 10.0, statement_timeout_ms: int = 15000,
-                    max_size: int = 10) -> AsyncIterator[AsyncConnectionPool[Any]]:
+async def open_pool(
+    url: str, *, timeout_s: float = 10.0, statement_timeout_ms: int = 15000, max_size: int = 10
+) -> AsyncIterator[AsyncConnectionPool[Any]]:
     """Open the pool, wait for one connection, and close it on exit."""
     pool = make_pool(url, timeout_s=timeout_s, statement_timeout_ms=statement_timeout_ms, max_size=max_size)
     try:

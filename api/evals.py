@@ -12,10 +12,9 @@ from rich.table import Table
 
 from api.runtime import _models_for, build_embedder, load_roster
 from api.settings import Settings
-from graphs.registry import CardError, load_registry
-from nodes.embeddings import query_matrix
+from api.vectors import FileVectorCache
+from graphs.registry import CardError, build_router, load_registry
 from nodes.evaluation import parse_routing_cases, routing_report
-from nodes.router import Router
 from nodes.turn import rerank_with_model
 from state.routing import RouteDecision
 
@@ -38,7 +37,8 @@ async def eval_routing(args: argparse.Namespace, settings: Settings, console: Co
         return 2
     mode = args.mode or settings.resolved_router_mode()
     embed = build_embedder(settings)
-    router = await asyncio.to_thread(Router, registry.cards, embed, lambda t: query_matrix(embed, t))
+    cache = FileVectorCache(settings.home / "cache", embed)
+    router = await asyncio.to_thread(build_router, registry, embed, cache, (), clarify=not args.cards)
     descriptions = {c.id: c.description for c in registry}
     decisions: list[RouteDecision] = []
     if mode == "hybrid":
@@ -62,8 +62,9 @@ async def eval_routing(args: argparse.Namespace, settings: Settings, console: Co
 
 
 def _print(report: dict[str, Any], console: Console) -> None:
-    console.print(f"[bold]routing eval[/bold] ({report['mode']} mode, {report['n']} cases, "
-                  f"{report['bad_lines']} bad lines)")
+    console.print(
+        f"[bold]routing eval[/bold] ({report['mode']} mode, {report['n']} cases, {report['bad_lines']} bad lines)"
+    )
     table = Table("metric", "value")
     for key in ("accuracy", "clarify_precision", "clarify_recall", "confident_wrong", "p50_ms", "p95_ms"):
         table.add_row(key, str(report[key]))

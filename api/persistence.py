@@ -32,8 +32,17 @@ class PgRouteLog:
             await conn.execute(
                 "INSERT INTO routing_log (user_id, thread_id, text, chosen, method, reason, candidates, fallback,"
                 " latency_ms) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (user_id, thread_id, decision.text, decision.chosen, decision.method, decision.reason,
-                 Jsonb(candidates), decision.fallback, decision.latency_ms),
+                (
+                    user_id,
+                    thread_id,
+                    decision.text,
+                    decision.chosen,
+                    decision.method,
+                    decision.reason,
+                    Jsonb(candidates),
+                    decision.fallback,
+                    decision.latency_ms,
+                ),
             )
 
     async def recent(self, *, user_id: str, thread_id: str | None = None, limit: int = 5) -> list[dict[str, Any]]:
@@ -54,8 +63,7 @@ class PgCorrections:
 
     pool: Pool
 
-    async def add(self, *, user_id: str, text: str, correct: str, wrong: str | None,
-                  thread_id: str | None) -> int:
+    async def add(self, *, user_id: str, text: str, correct: str, wrong: str | None, thread_id: str | None) -> int:
         """Record a correction and return its id."""
         async with self.pool.connection() as conn:
             cur = await conn.execute(
@@ -133,8 +141,9 @@ class PgThreads:
     async def owner(self, thread_id: str) -> str | None:
         """Return the owning user of a thread, or None when unknown."""
         async with self.pool.connection() as conn:
-            row = await (await conn.execute("SELECT user_id FROM nova_threads WHERE thread_id = %s",
-                                            (thread_id,))).fetchone()
+            row = await (
+                await conn.execute("SELECT user_id FROM nova_threads WHERE thread_id = %s", (thread_id,))
+            ).fetchone()
             return str(row["user_id"]) if row else None
 
     async def list(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -154,16 +163,23 @@ class PgTurnLog:
 
     pool: Pool
 
-    async def record(self, *, user_id: str, thread_id: str, agent: str | None, status: str, duration_ms: float,
-                     error: dict[str, str] | None = None) -> None:
+    async def record(
+        self,
+        *,
+        user_id: str,
+        thread_id: str,
+        agent: str | None,
+        status: str,
+        duration_ms: float,
+        error: dict[str, str] | None = None,
+    ) -> None:
         """Append a turn's outcome."""
         err = error or {}
         async with self.pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO turn_log (user_id, thread_id, agent, status, error_node, error_kind, error, duration_ms)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (user_id, thread_id, agent, status, err.get("node"), err.get("kind"), err.get("message"),
-                 duration_ms),
+                (user_id, thread_id, agent, status, err.get("node"), err.get("kind"), err.get("message"), duration_ms),
             )
 
     async def recent_failures(self, limit: int = 5) -> list[dict[str, Any]]:

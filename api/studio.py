@@ -16,8 +16,8 @@ from api.runtime import build_embedder, load_roster
 from api.settings import get_settings
 from api.vectors import FileVectorCache
 from graphs.nova import build_nova_graph
+from graphs.registry import build_router
 from nodes.models import EndpointKind, ModelEndpoint, OpenAIModels
-from nodes.router import Router
 from nodes.services import Services
 from state.cards import ModelTier
 
@@ -45,26 +45,42 @@ class LazyModels:
     def _start(self) -> OpenAIModels:
         s = get_settings()
         if not s.uses_local_model:
-            return OpenAIModels(ModelEndpoint(s.llm_base_url, s.openai_key or "none", s.llm_fast_model,
-                                              s.llm_strong_model, s.llm_timeout_s, s.llm_max_tokens, "remote"))
+            return OpenAIModels(
+                ModelEndpoint(
+                    s.llm_base_url,
+                    s.openai_key or "none",
+                    s.llm_fast_model,
+                    s.llm_strong_model,
+                    s.llm_timeout_s,
+                    s.llm_max_tokens,
+                    "remote",
+                )
+            )
         from nodes.local_llm import LocalModelServer, ensure_model_file
 
         path = ensure_model_file(s.home / "models")
         self._server = LocalModelServer(path, threads=s.local_model_threads, ctx_size=s.local_model_ctx)
         base_url = self._server.start()
         atexit.register(self._server.stop)
-        return OpenAIModels(ModelEndpoint(base_url, "local", "qwen2.5-coder-1.5b", "qwen2.5-coder-1.5b",
-                                          s.llm_timeout_s, s.llm_max_tokens, "local"))
+        return OpenAIModels(
+            ModelEndpoint(
+                base_url,
+                "local",
+                "qwen2.5-coder-1.5b",
+                "qwen2.5-coder-1.5b",
+                s.llm_timeout_s,
+                s.llm_max_tokens,
+                "local",
+            )
+        )
 
 
 def _build_nova() -> Any:
     settings = get_settings()
     registry = load_roster()
     embed = build_embedder(settings)
-    router = Router(registry.cards, embed, FileVectorCache(settings.home / "cache", embed))
-    return build_nova_graph(registry, models=LazyModels(), router=router, services=Services.null()).compile(
-        name="nova"
-    )
+    router = build_router(registry, embed, FileVectorCache(settings.home / "cache", embed))
+    return build_nova_graph(registry, models=LazyModels(), router=router, services=Services.null()).compile(name="nova")
 
 
 nova = _build_nova()

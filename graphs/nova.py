@@ -18,15 +18,20 @@ from state.nova import NovaInput, NovaOutput, NovaState
 DB_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.2, backoff_factor=2.0)
 
 
-def build_nova_graph(registry: Registry, *, models: ModelLoader, router: Router,
-                     services: Services) -> StateGraph[NovaState, Context, NovaInput, NovaOutput]:
+def build_nova_graph(
+    registry: Registry, *, models: ModelLoader, router: Router, services: Services
+) -> StateGraph[NovaState, Context, NovaInput, NovaOutput]:
     """Compose recall, the router, one subgraph per agent card, the clarify step and memory bookkeeping."""
     descriptions = {card.id: card.description for card in registry}
     tools = ToolDeps(services=services, roster=tuple(descriptions.items()))
     builder = StateGraph(NovaState, context_schema=Context, input_schema=NovaInput, output_schema=NovaOutput)
     builder.add_node("recall_memory", make_recall_memory(services), retry_policy=DB_RETRY)
-    builder.add_node("route_request", make_route_request(router, services, models, descriptions),
-                     destinations=(*registry.ids, "ask_clarification"), retry_policy=DB_RETRY)
+    builder.add_node(
+        "route_request",
+        make_route_request(router, services, models, descriptions),
+        destinations=(*registry.ids, "ask_clarification"),
+        retry_policy=DB_RETRY,
+    )
     builder.add_node("ask_clarification", make_ask_clarification(descriptions))
     builder.add_node("record_memory", make_record_memory(services), retry_policy=DB_RETRY)
     for card in registry:

@@ -14,13 +14,15 @@ from langgraph.types import RetryPolicy
 from typing_extensions import TypedDict
 
 from nodes.agents import ToolResult, make_choose_tool, make_respond, make_run_tool, route_after_choose_tool
-from nodes.models import ModelLoader
+from nodes.models import ModelLoader, is_transient
 from nodes.tools import ToolDeps, build_tools
 from state.cards import AgentCard
 from state.context import Context
 from state.memory import MemoryRef
 
-MODEL_RETRY = RetryPolicy(max_attempts=3, initial_interval=0.5, backoff_factor=2.0, max_interval=8.0, jitter=True)
+MODEL_RETRY = RetryPolicy(
+    max_attempts=3, initial_interval=0.5, backoff_factor=2.0, max_interval=8.0, jitter=True, retry_on=is_transient
+)
 
 
 class AgentInput(TypedDict):
@@ -60,15 +62,15 @@ def chat_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> Co
     return builder.compile(name=card.id)
 
 
-def tool_agent_pattern(card: AgentCard, *, models: ModelLoader,
-                       tools: ToolDeps) -> CompiledStateGraph[Any, Any, Any, Any]:
+def tool_agent_pattern(
+    card: AgentCard, *, models: ModelLoader, tools: ToolDeps
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Build a specialist that picks tools through structured output for at most `max_steps` steps."""
     bound = build_tools(card.tools, tools)
     builder = StateGraph(ToolAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
     builder.add_node("choose_tool", make_choose_tool(card, models, bound), retry_policy=MODEL_RETRY)
     builder.add_node("run_tool", make_run_tool(card, bound))
-    builder.add_node("respond", make_respond(card, models, tool_results_key="tool_results"),
-                     retry_policy=MODEL_RETRY)
+    builder.add_node("respond", make_respond(card, models, tool_results_key="tool_results"), retry_policy=MODEL_RETRY)
     builder.add_edge(START, "choose_tool")
     builder.add_conditional_edges("choose_tool", route_after_choose_tool, ["run_tool", "respond"])
     builder.add_edge("run_tool", "choose_tool")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from nodes.embeddings import Embedder
+from nodes.router import Router, VectorCache
 from state.cards import AgentCard
 
 AGENTS_DIR = Path(__file__).parent / "agents"
@@ -99,15 +101,21 @@ def load_registry(
         if strict_paths:
             expected = f"{path.parent.name}.{path.stem}"
             if card.id != expected:
-                problems.append(CardProblem(path, "id", f"id {card.id!r} disagrees with its path (expected {expected!r})"))
+                problems.append(
+                    CardProblem(path, "id", f"id {card.id!r} disagrees with its path (expected {expected!r})")
+                )
         if card.id in cards:
             problems.append(CardProblem(path, "id", f"duplicate id {card.id!r}, also in {cards[card.id][0]}"))
         if tools is not None:
             for tool in card.tools:
                 if tool not in tools:
-                    problems.append(CardProblem(path, "tools", f"unknown tool {tool!r} (known: {', '.join(sorted(tools))})"))
+                    problems.append(
+                        CardProblem(path, "tools", f"unknown tool {tool!r} (known: {', '.join(sorted(tools))})")
+                    )
         if patterns is not None and card.pattern not in patterns:
-            problems.append(CardProblem(path, "pattern", f"unknown pattern {card.pattern!r} (known: {', '.join(sorted(patterns))})"))
+            problems.append(
+                CardProblem(path, "pattern", f"unknown pattern {card.pattern!r} (known: {', '.join(sorted(patterns))})")
+            )
         if card.pattern == "tool_agent" and not card.tools:
             problems.append(CardProblem(path, "tools", "pattern 'tool_agent' needs at least one tool"))
         cards[card.id] = (path, card)
@@ -129,3 +137,38 @@ def _load_card(path: Path, problems: list[CardProblem]) -> AgentCard | None:
             where = ".".join(str(p) for p in err["loc"]) or "-"
             problems.append(CardProblem(path, where, err["msg"]))
         return None
+
+
+CLARIFY_FILE = Path(__file__).parent / "routing" / "clarify.toml"
+
+
+def load_clarify_examples(path: Path = CLARIFY_FILE) -> tuple[str, ...]:
+    """Load the written examples of requests that deserve a clarifying question."""
+    if not path.exists():
+        return ()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CardError([CardProblem(path, "-", f"not valid TOML: {exc}")]) from exc
+    examples = raw.get("examples")
+    if not isinstance(examples, list) or not all(isinstance(e, str) and e.strip() for e in examples):
+        raise CardError([CardProblem(path, "examples", "must be a list of non-empty strings")])
+    return tuple(e.strip() for e in examples)
+
+
+def build_router(
+    registry: Registry,
+    embed: Embedder,
+    vectors_for: VectorCache,
+    corrections: Sequence[tuple[str, str]] = (),
+    *,
+    clarify: bool = True,
+) -> Router:
+    """Fit the router on a roster, the clarify examples and any stored corrections."""
+    return Router(
+        registry.cards,
+        embed,
+        vectors_for,
+        corrections=list(corrections),
+        clarify_examples=load_clarify_examples() if clarify else (),
+    )

@@ -57,16 +57,18 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
 
 def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef]) -> str:
     """Compose the specialist's system prompt from its card and the recalled memories."""
-    prompt = SPECIALIST_FRAME.format(agent_id=card.id, description=card.description,
-                                     system_prompt=card.system_prompt.strip())
+    prompt = SPECIALIST_FRAME.format(
+        agent_id=card.id, description=card.description, system_prompt=card.system_prompt.strip()
+    )
     if recalled:
         lines = "\n".join(f"- {m.subject}: {m.text}" for m in recalled)
         prompt += "\n\n" + MEMORY_BLOCK.format(memories=lines)
     return prompt
 
 
-def make_respond(card: AgentCard, models: ModelLoader,
-                 tool_results_key: str | None = None) -> Callable[..., Awaitable[dict[str, Any]]]:
+def make_respond(
+    card: AgentCard, models: ModelLoader, tool_results_key: str | None = None
+) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Build the node that writes the specialist's reply."""
 
     async def respond(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
@@ -79,16 +81,18 @@ def make_respond(card: AgentCard, models: ModelLoader,
                 f"[{r['tool']}({r['input']!r})]\n{r['output']}" for r in results
             )
         reply = await model.ainvoke([SystemMessage(system), *recent_history(state["messages"])])
-        message = AIMessage(content=reply.content, name=card.id.replace(".", "_"),
-                            response_metadata={"agent": card.id}, id=reply.id)
+        message = AIMessage(
+            content=reply.content, name=card.id.replace(".", "_"), response_metadata={"agent": card.id}, id=reply.id
+        )
         return {"messages": [message], "active_agent": card.id}
 
     respond.__name__ = "respond"
     return respond
 
 
-def make_choose_tool(card: AgentCard, models: ModelLoader,
-                     tools: Sequence[NovaTool]) -> Callable[..., Awaitable[dict[str, Any]]]:
+def make_choose_tool(
+    card: AgentCard, models: ModelLoader, tools: Sequence[NovaTool]
+) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Build the node that asks the model which tool to run next, through structured output."""
     listing = "\n".join(f"- {t.name}: {t.description}" for t in tools)
     names = {t.name for t in tools}
@@ -102,7 +106,9 @@ def make_choose_tool(card: AgentCard, models: ModelLoader,
         done = "\n".join(f"{r['tool']}({r['input']!r}) -> {r['output'][:400]}" for r in results) or "none yet"
         prompt = SystemMessage(
             system_prompt_for(card, state.get("recalled") or [])
-            + "\n\n" + TOOL_PLANNER_PROMPT.format(tools=listing) + f"\n\nAlready used:\n{done}"
+            + "\n\n"
+            + TOOL_PLANNER_PROMPT.format(tools=listing)
+            + f"\n\nAlready used:\n{done}"
         )
         choice = await model.ainvoke([prompt, *recent_history(state["messages"])])
         assert isinstance(choice, ToolChoice)

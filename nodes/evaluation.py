@@ -59,8 +59,13 @@ def routing_report(cases: Sequence[RoutingCase], decisions: Sequence[RouteDecisi
     per_domain: dict[str, dict[str, float]] = {}
     for domain in sorted({c.expected.split(".")[0] for c, _ in agent_cases}):
         rows = [(c, d) for c, d in agent_cases if c.expected.split(".")[0] == domain]
-        per_domain[domain] = {"n": len(rows), "accuracy": round(sum(d.chosen == c.expected for c, d in rows) / len(rows), 4)}
-    confusions = Counter((c.expected, d.chosen) for c, d in zip(cases, decisions, strict=True) if d.chosen != c.expected)
+        per_domain[domain] = {
+            "n": len(rows),
+            "accuracy": round(sum(d.chosen == c.expected for c, d in rows) / len(rows), 4),
+        }
+    confusions = Counter(
+        (c.expected, d.chosen) for c, d in zip(cases, decisions, strict=True) if d.chosen != c.expected
+    )
     latencies = np.asarray([d.latency_ms for d in decisions]) if decisions else np.zeros(1)
     return {
         "n": len(cases),

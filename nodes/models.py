@@ -86,3 +86,21 @@ class StaticModels:
     def for_tier(self, tier: ModelTier) -> BaseChatModel:
         """Return the same model for every tier."""
         return self.model
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Return True for failures worth retrying: timeouts, dropped connections, rate limits, 5xx."""
+    import httpx
+    import openai
+
+    transient = (
+        TimeoutError,
+        ConnectionError,
+        httpx.TransportError,
+        openai.APIConnectionError,
+        openai.RateLimitError,
+        openai.InternalServerError,
+    )
+    if isinstance(exc, transient):
+        return True
+    return isinstance(exc, openai.APIStatusError) and exc.status_code >= 500

@@ -21,5 +21,7 @@ when you can answer already. Tools used so far and their results are in the conv
 
 CLARIFY_QUESTION = "I can take this a few ways. Which did you mean?"
 
-TURN_FAILED = ("Sorry, I couldn't finish that: {what} failed ({kind}: {message}). Nothing was lost; "
-               "send your message again, or run `nova doctor` if it keeps happening.")
+TURN_FAILED = (
+    "Sorry, I couldn't finish that: {what} failed ({kind}: {message}). Nothing was lost; "
+    "send your message again, or run `nova doctor` if it keeps happening."
+)

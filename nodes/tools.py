@@ -75,14 +75,12 @@ def _list_agents(deps: ToolDeps) -> NovaTool:
 
 def _explain_route(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
-        rows = await deps.services.route_log.recent(user_id=call.user_id, thread_id=call.thread_id or None,
-                                                    limit=3)
+        rows = await deps.services.route_log.recent(user_id=call.user_id, thread_id=call.thread_id or None, limit=3)
         if not rows:
             return "No routing decisions recorded for this conversation yet."
         return json.dumps(rows, default=str, indent=1)
 
-    return NovaTool("explain_route", "Show this conversation's latest routing decisions with scores and reasons.",
-                    run)
+    return NovaTool("explain_route", "Show this conversation's latest routing decisions with scores and reasons.", run)
 
 
 def _system_health(deps: ToolDeps) -> NovaTool:

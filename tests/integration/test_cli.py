@@ -1,0 +1,139 @@
+"""The `nova` command as a user runs it: separate processes, a real database, a real HTTP model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.integration.conftest import nova
+
+
+def ask(env: dict[str, str], text: str, thread: str) -> dict[str, object]:
+    result = nova(env, "ask", text, "--thread", thread, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_ask_prints_agent_reason_and_answer(nova_env: dict[str, str]) -> None:
+    thread = str(uuid.uuid4())
+    out = ask(nova_env, "translate 'the invoice is overdue' into German", thread)
+    assert out["agent"] == "language.translate"
+    assert out["answer"] == "echo: translate 'the invoice is overdue' into German"
+    route = out["route"]
+    assert isinstance(route, dict) and route["reason"] and route["candidates"]
+    plain = nova(nova_env, "ask", "and into French?", "--thread", thread)
+    assert plain.returncode == 0, plain.stderr
+    assert "→ language.translate [follow-up]" in plain.stdout and "echo: and into French?" in plain.stdout
+
+
+def test_conversation_survives_a_killed_process(nova_env: dict[str, str]) -> None:
+    thread = str(uuid.uuid4())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "chat", "--thread", thread],
+        env=nova_env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("summarise this: the meeting moved to Friday because the client was ill\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 120
+    seen = ""
+    while "echo:" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    assert "echo:" in seen
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+    out = ask(nova_env, "and make it one sentence", thread)
+    assert out["agent"] == "language.summarise"
+    shown = nova(nova_env, "threads", "show", thread)
+    assert shown.returncode == 0, shown.stderr
+    assert "the meeting moved to Friday" in shown.stdout and "and make it one sentence" in shown.stdout
+    assert shown.stdout.count("echo:") == 2
+
+
+def test_piped_chat_and_slash_commands(nova_env: dict[str, str]) -> None:
+    script = "what is the capital of Peru?\n/why\n/threads\n/quit\nnever sent\n"
+    result = nova(nova_env, "chat", input=script)
+    assert result.returncode == 0, result.stderr
+    assert "echo: what is the capital of Peru?" in result.stdout
+    assert "chosen: chat.general" in result.stdout
+    assert "never sent" not in result.stdout.split("/quit")[-1] or "echo: never sent" not in result.stdout
+
+
+def test_why_and_feedback_take_effect_on_next_request(nova_env: dict[str, str]) -> None:
+    thread = str(uuid.uuid4())
+    text = "zorblax the quarterly frobnicator for Wendell"
+    first = ask(nova_env, text, thread)
+    why = nova(nova_env, "why", thread, "--json")
+    assert why.returncode == 0 and json.loads(why.stdout)["text"] == text
+    fb = nova(nova_env, "feedback", thread, "--agent", "erp.domain")
+    assert fb.returncode == 0, fb.stderr
+    again = ask(nova_env, text, str(uuid.uuid4()))
+    assert again["agent"] == "erp.domain", (first, again)
+    bad = nova(nova_env, "feedback", thread, "--agent", "erp.nothing")
+    assert bad.returncode == 2 and "unknown agent" in bad.stderr
+
+
+def test_model_failure_ends_turn_with_clear_message(nova_env: dict[str, str]) -> None:
+    thread = str(uuid.uuid4())
+    failed = nova(nova_env, "ask", "proofread this FAIL: their going", "--thread", thread, "--json")
+    assert failed.returncode == 1
+    out = json.loads(failed.stdout)
+    assert "couldn't finish" in out["answer"] and "Traceback" not in failed.stdout + failed.stderr
+    assert out["error"]["kind"] == "InternalServerError"
+    ok = ask(nova_env, "proofread this: there going home", thread)
+    assert ok["answer"] == "echo: proofread this: there going home"
+    shown = nova(nova_env, "threads", "show", thread)
+    assert shown.stdout.index("couldn't finish") < shown.stdout.index("echo: proofread this: there going home")
+
+
+def test_embedder_change_is_refused_until_reindex(nova_env: dict[str, str]) -> None:
+    assert nova(nova_env, "threads", "list").returncode == 0
+    env = {**nova_env, "NOVA_EMBEDDER": "hash"}
+    refused = nova(env, "threads", "list")
+    assert refused.returncode == 1 and "nova reindex" in refused.stderr
+    done = nova(env, "reindex")
+    assert done.returncode == 0, done.stderr
+    assert nova(env, "threads", "list").returncode == 0
+
+
+def test_agents_and_doctor(nova_env: dict[str, str]) -> None:
+    listed = nova(nova_env, "agents", "list")
+    assert listed.returncode == 0 and listed.stdout.count("\n") > 34 and "erp.tenancy" in listed.stdout
+    shown = nova(nova_env, "agents", "show", "erp.query")
+    assert json.loads(shown.stdout)["id"] == "erp.query"
+    doctor = nova(nova_env, "doctor")
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    for name in ("database", "pgvector", "migrations", "embedder", "model endpoint"):
+        assert name in doctor.stdout
+
+
+def test_external_database_without_pgvector_explains_the_fix(nova_env: dict[str, str], pg_url: str) -> None:
+    env = {**nova_env, "NOVA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = nova(env, "threads", "list")
+    assert result.returncode == 1 and "cannot connect to Postgres" in result.stderr
+
+
+@pytest.mark.slow
+def test_embedded_database_starts_under_nova_home(nova_env: dict[str, str], tmp_path: Path) -> None:
+    env = {k: v for k, v in nova_env.items() if k != "NOVA_DATABASE_URL"}
+    env["NOVA_HOME"] = str(tmp_path / "fresh")
+    first = nova(env, "threads", "list")
+    assert first.returncode == 0, first.stderr
+    assert (tmp_path / "fresh" / "pgdata" / "PG_VERSION").exists()
+    second = nova(env, "threads", "list")
+    assert second.returncode == 0, second.stderr
+    _ = psycopg
