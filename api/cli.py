@@ -311,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--mode", choices=["embedding", "hybrid"])
     ev.add_argument("--cards", type=Path, help="a directory of agent cards instead of the built-in roster")
+    ev.add_argument("--sample", type=int, help="evaluate an evenly spaced subset of N lines (hybrid mode is slow)")
 
     sub.add_parser("doctor", help="check database, pgvector, embedder and model")
     sub.add_parser("reindex", help="re-embed everything with the configured embedder")

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from api.db import DatabaseError, open_pool
+from api.db import DatabaseError, migrate, open_pool
 from api.runtime import Progress, build_embedder, resolve_database_url
 from api.settings import Settings
 
@@ -44,19 +44,19 @@ async def run_checks(settings: Settings, *, progress: Progress | None = None) ->
             checks.append(_check("pgvector", False, str(exc), "install pgvector and CREATE EXTENSION vector"))
     if url:
         try:
-            async with open_pool(url, timeout_s=settings.db_timeout_s) as pool, pool.connection() as conn:
-                row = await (await conn.execute("SELECT max(version) AS v FROM nova_migrations")).fetchone()
-                version = row["v"] if row else None
+            async with open_pool(url, timeout_s=settings.db_timeout_s) as pool:
+                applied = await migrate(pool)
+                async with pool.connection() as conn:
+                    row = await (await conn.execute("SELECT max(version) AS v FROM nova_migrations")).fetchone()
+            version = row["v"] if row else None
+            detail = f"schema version {version}" + (f" (applied {applied} now)" if applied else "")
             checks.append(
-                _check(
-                    "migrations",
-                    version is not None,
-                    f"schema version {version}",
-                    "run any nova command once (e.g. `nova threads list`) to apply them",
-                )
+                _check("migrations", version is not None, detail, "check the database user can create tables")
             )
         except Exception as exc:
-            checks.append(_check("migrations", False, str(exc), "run `nova threads list` to apply migrations"))
+            checks.append(
+                _check("migrations", False, str(exc).splitlines()[0], "check the database user can create tables")
+            )
     try:
         started = time.perf_counter()
         embed = await asyncio.to_thread(build_embedder, settings)

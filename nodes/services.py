@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from state.memory import MemoryRef
@@ -55,6 +55,14 @@ class RouteLogPort(Protocol):
         ...
 
 
+class CorrectionsPort(Protocol):
+    """Routing corrections: "that should have gone to erp.query" becomes a labelled example."""
+
+    async def add(self, *, user_id: str, text: str, correct: str, wrong: str | None, thread_id: str | None) -> int:
+        """Record a correction and return its id."""
+        ...
+
+
 class HealthPort(Protocol):
     """System checks for the health agent and `nova doctor`."""
 
@@ -98,6 +106,14 @@ class NullMemory:
         return "memory is not configured in this process"
 
 
+class NullCorrections:
+    """Corrections that are acknowledged but not kept."""
+
+    async def add(self, *, user_id: str, text: str, correct: str, wrong: str | None, thread_id: str | None) -> int:
+        """Keep nothing."""
+        return 0
+
+
 class NullHealth:
     """No checks available."""
 
@@ -113,6 +129,7 @@ class Services:
     memory: MemoryPort
     route_log: RouteLogPort
     health: HealthPort
+    corrections: CorrectionsPort = field(default_factory=NullCorrections)
 
     @classmethod
     def null(cls) -> Services:

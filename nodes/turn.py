@@ -13,7 +13,7 @@ from langgraph.types import Command
 
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
-from nodes.router import Router
+from nodes.router import Router, correction_target
 from nodes.services import Services, TurnRef
 from state.context import Context
 from state.nova import NovaState
@@ -81,6 +81,10 @@ def make_route_request(
     async def route_request(state: NovaState, runtime: Runtime[Context]) -> Command[Any]:
         """Route the latest request to one specialist, or to a clarifying question."""
         text = latest_user_text(state["messages"])
+        previous = state.get("route")
+        target = correction_target(text, router.ids)
+        if target and previous is not None and previous.text and not previous.text.startswith("@"):
+            return await _apply_correction(previous, target, text, runtime.context.user_id)
         qvec = router.embed_request(text)
         decision = router.decide(
             text, active_agent=state.get("active_agent"), pending_clarify=state.get("pending_clarify"), qvec=qvec
@@ -90,6 +94,20 @@ def make_route_request(
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
         goto = "ask_clarification" if decision.is_clarify else decision.chosen
         return Command(goto=goto, update={"route": decision, "pending_clarify": None})
+
+    async def _apply_correction(previous: RouteDecision, target: str, text: str, user_id: str) -> Command[Any]:
+        await services.corrections.add(
+            user_id=user_id, text=previous.text, correct=target, wrong=previous.chosen, thread_id=_thread_id()
+        )
+        decision = RouteDecision(
+            chosen=target,
+            method="override",
+            text=text,
+            candidates=(Candidate(id=target, score=1.0),),
+            reason=f"you corrected the last route ({previous.chosen} -> {target}); learned for next time",
+        )
+        await services.route_log.record(decision, thread_id=_thread_id(), user_id=user_id)
+        return Command(goto=target, update={"route": decision, "pending_clarify": None})
 
     return route_request
 

@@ -115,3 +115,30 @@ async def test_tool_loop_is_bounded(make_graph: Any) -> None:
     except GraphRecursionError:  # pragma: no cover - the loop must stop on its own
         pytest.fail("tool loop did not stop at max_steps")
     assert out["messages"][-1].text == "done"
+
+
+class RecordingCorrections:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    async def add(self, *, user_id: str, text: str, correct: str, wrong: str | None, thread_id: str | None) -> int:
+        self.rows.append({"user": user_id, "text": text, "correct": correct, "wrong": wrong})
+        return len(self.rows)
+
+
+async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> None:
+    from nodes.services import NullHealth, NullMemory, NullRouteLog, Services
+
+    corrections = RecordingCorrections()
+    services = Services(NullMemory(), NullRouteLog(), NullHealth(), corrections)
+    graph = make_graph(ScriptedModel(["first", "second"]), services)
+    config = cfg()
+    first = await turn(
+        graph, config, "which Django model in AIREP stores the branch an invoice belongs to?", user_id="kieran"
+    )
+    out = await turn(graph, config, "that should have gone to erp.query", user_id="kieran")
+    assert out["route"].chosen == "erp.query" and out["route"].method == "override"
+    assert corrections.rows == [
+        {"user": "kieran", "text": first["route"].text, "correct": "erp.query", "wrong": first["route"].chosen}
+    ]
+    assert out["messages"][-1].response_metadata["agent"] == "erp.query"

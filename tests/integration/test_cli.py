@@ -89,15 +89,15 @@ def test_why_and_feedback_take_effect_on_next_request(nova_env: dict[str, str]) 
 
 def test_model_failure_ends_turn_with_clear_message(nova_env: dict[str, str]) -> None:
     thread = str(uuid.uuid4())
-    failed = nova(nova_env, "ask", "proofread this FAIL: their going", "--thread", thread, "--json")
+    failed = nova(nova_env, "ask", "@language.proofread FAIL: their going", "--thread", thread, "--json")
     assert failed.returncode == 1
     out = json.loads(failed.stdout)
     assert "couldn't finish" in out["answer"] and "Traceback" not in failed.stdout + failed.stderr
-    assert out["error"]["kind"] == "InternalServerError"
-    ok = ask(nova_env, "proofread this: there going home", thread)
-    assert ok["answer"] == "echo: proofread this: there going home"
+    assert out["error"]["kind"] in ("InternalServerError", "OpenAIAPIError")  # the latter subclasses the former
+    ok = ask(nova_env, "@language.proofread there going home", thread)
+    assert ok["answer"] == "echo: @language.proofread there going home"
     shown = nova(nova_env, "threads", "show", thread)
-    assert shown.stdout.index("couldn't finish") < shown.stdout.index("echo: proofread this: there going home")
+    assert shown.stdout.index("couldn't finish") < shown.stdout.index("echo: @language.proofread there going home")
 
 
 def test_embedder_change_is_refused_until_reindex(nova_env: dict[str, str]) -> None:
@@ -137,3 +137,43 @@ def test_embedded_database_starts_under_nova_home(nova_env: dict[str, str], tmp_
     second = nova(env, "threads", "list")
     assert second.returncode == 0, second.stderr
     _ = psycopg
+
+
+def test_eval_routing_reports_metrics_and_bad_lines(nova_env: dict[str, str], tmp_path: Path) -> None:
+    cards = tmp_path / "cards"
+    (cards / "home").mkdir(parents=True)
+    (cards / "home" / "garden.toml").write_text(
+        'id = "home.garden"\ndescription = "Plants, lawns and the garden."\n'
+        'examples = ["when should I prune roses", "my lawn has yellow patches", "which plants like shade"]\n'
+    )
+    (cards / "home" / "cooking.toml").write_text(
+        'id = "home.cooking"\ndescription = "Recipes and cooking."\n'
+        'examples = ["how long to roast a chicken", "a quick pasta recipe", "substitute for buttermilk"]\n'
+    )
+    data = tmp_path / "set.jsonl"
+    data.write_text(
+        '{"text": "how do I keep basil alive in the garden", "expected": "home.garden"}\n'
+        "this is not json\n"
+        '{"text": "easy recipe for a roast dinner", "expected": "home.cooking"}\n'
+        '{"text": "x", "expected": "home.nothing"}\n'
+    )
+    result = nova(nova_env, "eval", "routing", str(data), "--cards", str(cards), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "line 2: not valid JSON" in result.stderr
+    assert "line 4:" in result.stderr and "home.nothing" in result.stderr
+    report = json.loads(result.stdout)
+    for key in (
+        "accuracy",
+        "clarify_precision",
+        "clarify_recall",
+        "confident_wrong",
+        "n",
+        "p50_ms",
+        "p95_ms",
+        "per_domain",
+        "confusions",
+    ):
+        assert key in report
+    assert report["n"] == 2 and report["accuracy"] == 1.0
+    missing = nova(nova_env, "eval", "routing", str(tmp_path / "none.jsonl"))
+    assert missing.returncode == 2 and "no such file" in missing.stdout

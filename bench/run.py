@@ -1,0 +1,35 @@
+"""`make bench`: run the scenarios, print the table, write bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.common import ROOT, Row, write_results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("--only", choices=["routing"], action="append")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".nova" / "test-cache")
+    args = parser.parse_args(argv)
+    wanted = args.only or ["routing"]
+    rows: list[Row] = []
+    notes: list[str] = []
+    try:
+        if "routing" in wanted:
+            from bench import routing
+
+            r, n = routing.run(args.cache)
+            rows += r
+            notes += n
+    except Exception as exc:  # the benchmark exits non-zero only when it cannot run
+        print(f"bench: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(write_results(rows, notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

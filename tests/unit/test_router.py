@@ -1,0 +1,113 @@
+"""Router pieces: instruction extraction, clarify answers, follow-ups, corrections, and decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodes.router import Router, correction_target, is_follow_up, resolve_clarify_answer, routing_text
+from state.routing import CLARIFY
+
+IDS = ("erp.query", "erp.schema", "erp.tenancy", "language.rewrite")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "summarise this: 'The Leeds branch raised 40 invoices and the tenant migration finished on time today'",
+            "summarise this: <text>",
+        ),
+        (
+            "tl;dr please:\nwe met the client and agreed on a new schedule for the stock import and invoices",
+            "tl;dr please: <text>",
+        ),
+        ("translate 'the invoice for tenant acme is overdue by two weeks' into German", "translate <text> into German"),
+        ("which model stores the branch on an invoice?", "which model stores the branch on an invoice?"),
+        ("note: short one", "note: short one"),
+    ],
+)
+def test_routing_text_keeps_the_instruction(text: str, expected: str) -> None:
+    assert routing_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("2", "erp.schema"),
+        ("option 1", "erp.query"),
+        ("#3", "erp.tenancy"),
+        ("erp.tenancy", "erp.tenancy"),
+        ("@erp.schema", "erp.schema"),
+        ("the schema one", "erp.schema"),
+        ("7", None),
+        ("no idea", None),
+    ],
+)
+def test_clarify_answers(answer: str, expected: str | None) -> None:
+    assert resolve_clarify_answer(answer, ["erp.query", "erp.schema", "erp.tenancy"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("and the Bristol branch?", True),
+        ("what about last month", True),
+        ("same for northwind", True),
+        ("it should be shorter", True),
+        ("how many open orders does Leeds have", False),
+        ("and " + "word " * 20, False),
+        ("", False),
+    ],
+)
+def test_follow_up_detection(text: str, expected: bool) -> None:
+    assert is_follow_up(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("that should have gone to erp.query", "erp.query"),
+        ("This should've been sent to @erp.schema", "erp.schema"),
+        ("it ought to have been routed to erp.tenancy!", "erp.tenancy"),
+        ("that should have gone to erp.nope", None),
+        ("should we route invoices to erp.query", None),
+    ],
+)
+def test_correction_phrases(text: str, expected: str | None) -> None:
+    assert correction_target(text, IDS) == expected
+
+
+def test_decisions_record_candidates_evidence_and_latency(router: Router) -> None:
+    d = router.decide("how many open orders does the Leeds branch have right now?")
+    assert d.chosen == "erp.query" and d.method == "embedding"
+    assert d.candidates[0].id == "erp.query" and d.candidates[0].matched
+    assert d.candidates[0].score > d.candidates[1].score and d.latency_ms > 0
+    assert "erp.query" in d.reason and d.text.startswith("how many")
+
+
+def test_vague_request_asks(router: Router) -> None:
+    d = router.decide("can you sort that out for me")
+    assert d.chosen == CLARIFY and len(d.candidates) >= 2
+
+
+def test_override_follow_up_and_clarify_answer_paths(router: Router) -> None:
+    assert router.decide("@language.rewrite make this friendlier").method == "override"
+    assert router.decide("@nobody.here hi").method != "override"
+    follow = router.decide("and for the Glasgow branch?", active_agent="erp.query")
+    assert (follow.chosen, follow.method) == ("erp.query", "follow-up")
+    elsewhere = router.decide("translate 'see you on Monday' into Italian", active_agent="erp.query")
+    assert elsewhere.chosen == "language.translate"
+    picked = router.decide("2", pending_clarify=["erp.query", "erp.schema"])
+    assert (picked.chosen, picked.method) == ("erp.schema", "clarify-answer")
+    free = router.decide("give me the count of open orders", pending_clarify=["erp.schema", "erp.query"])
+    assert free.chosen == "erp.query" and free.method == "clarify-answer"
+
+
+def test_corrections_take_effect_after_refit(registry, embedder, vector_cache) -> None:  # type: ignore[no-untyped-def]
+    from graphs.registry import build_router
+
+    text = "zorblax the quarterly frobnicator for Wendell"
+    fresh = build_router(registry, embedder, vector_cache)
+    fresh.add_corrections([(text, "erp.domain"), ("unknown agents are ignored", "nope.nope")])
+    assert fresh.corrections == [(text, "erp.domain")]
+    assert fresh.decide(text).chosen == "erp.domain"
