@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -337,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # langchain's structured output stores the parsed object in a field typed None; pydantic warns on every call.
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
     handler = COMMANDS[args.command]
     try:
         result = handler(args, settings)

@@ -310,13 +310,16 @@ class Router:
         ranked, clarify_p = self.rank(text, qvec, top=len(self.ids) if pending_clarify else 5)
         if pending_clarify:
             among = [c for c in ranked if c.id in pending_clarify]
-            if among:
+            # A short answer ("the numbers one") picks among the offered agents; a full new request that
+            # another agent clearly owns is routed as a new request.
+            if among and (ranked[0].id == among[0].id or len(text.split()) <= 6):
                 return RouteDecision(
                     chosen=among[0].id,
                     candidates=tuple(among),
                     method="clarify-answer",
                     reason=f"your answer fits {among[0].id} best of the offered agents",
                 )
+            ranked = ranked[:5]
         top = ranked[0]
         second = ranked[1] if len(ranked) > 1 else Candidate(id="-", score=0.0)
         t = self.thresholds

@@ -116,9 +116,15 @@ def clarify_message(candidates: Sequence[Candidate], descriptions: dict[str, str
     """Write the short clarifying question naming the candidates."""
     lines = [CLARIFY_QUESTION]
     for n, cand in enumerate(candidates[:limit], start=1):
-        lines.append(f"{n}. {cand.id}: {descriptions.get(cand.id, '')}")
+        lines.append(f"{n}. {cand.id}: {short_scope(descriptions.get(cand.id, ''))}")
     lines.append("Answer with a number, an agent id, or say more about what you need.")
     return "\n".join(lines)
+
+
+def short_scope(description: str, limit: int = 90) -> str:
+    """Return the first sentence of a card's description, cut to `limit` characters."""
+    first = description.split(". ")[0].split(": ")[0].strip().rstrip(".")
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
 def make_ask_clarification(descriptions: dict[str, str]) -> Callable[..., Awaitable[dict[str, Any]]]:
