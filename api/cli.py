@@ -24,7 +24,7 @@ console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 DEMO_CONVERSATION = (
-    "Hi Nova, what can you help me with?",
+    "Hi Nova, what are your capabilities?",
     "remember that the Hartley & Co support contract renews every March",
     "which Django model stores the branch on an invoice in AIREP?",
     "and the Bristol branch?",
