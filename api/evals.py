@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -48,15 +50,17 @@ async def eval_routing(args: argparse.Namespace, settings: Settings, console: Co
     if mode == "hybrid":
         async with _models_for(settings, lambda m: console.print(f"[dim]… {m}[/dim]")) as models:
             for case in cases:
+                start = time.perf_counter()
                 d = router.decide(case.text)
                 if d.method == "embedding":
                     d = await rerank_with_model(models, d, descriptions)
-                decisions.append(d)
+                decisions.append(d.model_copy(update={"latency_ms": (time.perf_counter() - start) * 1000}))
     else:
         for case in cases:
             decisions.append(router.decide(case.text))
     report: dict[str, Any] = routing_report(cases, decisions)
     report["mode"] = mode
+    report["methods"] = dict(Counter(d.method for d in decisions))
     report["bad_lines"] = len(problems)
     if args.json:
         print(json.dumps(report))
