@@ -277,6 +277,18 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 2
 
 
+def cmd_erp(args: argparse.Namespace, settings: Settings) -> int:
+    """Run an ERP tool on a Django project's source (read, never imported)."""
+    argv = [str(args.path), *(["--json"] if args.json else [])]
+    if args.tool == "schema":
+        from nodes.erp.schema import main as schema_main
+
+        return int(schema_main(argv))
+    from nodes.erp.tenancy_audit import main as audit_main
+
+    return int(audit_main(argv))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe every subcommand."""
     p = argparse.ArgumentParser(prog="nova", description="Nova, a personal multi-agent runtime.")
@@ -314,6 +326,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--cards", type=Path, help="a directory of agent cards instead of the built-in roster")
     ev.add_argument("--sample", type=int, help="evaluate an evenly spaced subset of N lines (hybrid mode is slow)")
 
+    erp = sub.add_parser("erp", help="ERP tools: schema extraction and tenancy audit of a Django project")
+    erp.add_argument("tool", choices=["schema", "tenancy"])
+    erp.add_argument("path", type=Path)
+    erp.add_argument("--json", action="store_true")
+
     sub.add_parser("doctor", help="check database, pgvector, embedder and model")
     sub.add_parser("reindex", help="re-embed everything with the configured embedder")
     return p
@@ -328,6 +345,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int] | in
     "feedback": cmd_feedback,
     "eval": cmd_eval,
     "doctor": cmd_doctor,
+    "erp": cmd_erp,
     "reindex": cmd_reindex,
 }
 

@@ -135,10 +135,13 @@ class RouterModel:
         self._vocab: dict[str, int] = self.vectorizer.vocabulary_
         self._idf = np.asarray(self.vectorizer.idf_, dtype=np.float64)
         coef = np.asarray(self.classifier.coef_, dtype=np.float64)
+        intercept = np.asarray(self.classifier.intercept_, dtype=np.float64)
+        if coef.shape[0] == 1 and len(self.classes) == 2:  # binary SVMs keep one hyperplane: +d for classes[1]
+            coef, intercept = np.vstack([-coef, coef]), np.concatenate([-intercept, intercept])
         n_lex = len(self._idf)
         self._coef_lex = np.ascontiguousarray(coef[:, :n_lex])
         self._coef_emb = np.ascontiguousarray(coef[:, n_lex:]) * self.embedding_weight
-        self._intercept = np.asarray(self.classifier.intercept_, dtype=np.float64)
+        self._intercept = intercept
 
     def margins(self, text: str, qvec: Matrix) -> np.ndarray:
         """Return the SVM margins over `classes` for one (already reduced) request."""

@@ -111,3 +111,17 @@ def test_corrections_take_effect_after_refit(registry, embedder, vector_cache) -
     fresh.add_corrections([(text, "erp.domain"), ("unknown agents are ignored", "nope.nope")])
     assert fresh.corrections == [(text, "erp.domain")]
     assert fresh.decide(text).chosen == "erp.domain"
+
+
+def test_two_agent_roster_scores_both_sides(embedder, vector_cache) -> None:  # type: ignore[no-untyped-def]
+    from state.cards import AgentCard
+
+    cards = (
+        AgentCard(id="home.garden", description="Plants, lawns and the garden.",
+                  examples=("when should I prune roses", "my lawn has yellow patches", "which plants like shade")),
+        AgentCard(id="home.cooking", description="Recipes and cooking.",
+                  examples=("how long to roast a chicken", "a quick pasta recipe", "substitute for buttermilk")),
+    )
+    router = Router(cards, embedder, vector_cache)
+    assert router.decide("how do I keep basil alive in the garden").chosen == "home.garden"
+    assert router.decide("easy recipe for a roast dinner").chosen == "home.cooking"

@@ -1,0 +1,12 @@
+#!/usr/bin/env python
+# mypy: ignore-errors
+"""Django's command-line utility for the sample ERP."""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erp.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
