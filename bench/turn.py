@@ -8,29 +8,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from typing_extensions import Annotated, TypedDict
+from typing_extensions import TypedDict
 
 from bench.common import Row, pct
 
 TURNS = 60
-
-
-class CountingSaver:
-    """Wrap a saver and count checkpoint writes (put + put_writes), the commits a turn costs."""
-
-    def __init__(self, inner: BaseCheckpointSaver[Any]) -> None:
-        self.inner = inner
-        self.puts = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def counted(saver: BaseCheckpointSaver[Any]) -> tuple[BaseCheckpointSaver[Any], list[int]]:
