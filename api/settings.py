@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     router_mode: RouterMode | None = Field(default=None, description="embedding|hybrid; unset = per-endpoint default")
     user: str = Field(default="owner", description="the CLI's user id (memory and threads are scoped by it)")
     workspace: Path | None = Field(default=None, description="workspace file declaring projects")
+    memory_extractor: Literal["rules", "model"] = Field(default="rules", description="memory extraction")
+    memory_core_tokens: int = Field(default=400, description="token budget of the recalled core profile")
+    memory_stale_days: int = Field(default=120, description="core facts unused this long are demotion candidates")
     log_level: str = Field(default="WARNING", description="Python logging level")
 
     @property

@@ -1,0 +1,273 @@
+"""Memory extraction without a model, subject normalisation, triage, the workspace file, scenario parsing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nodes.memory_eval import ScenarioError, parse_scenarios
+from nodes.memory_extract import ExtractedMemory, MemoryExtraction, ModelExtractor
+from nodes.memory_records import MemoryExport
+from nodes.memory_rules import (
+    Candidate,
+    Entities,
+    RuleExtractor,
+    looks_secret,
+    normalise_subject,
+    normalise_text,
+    parse_subject,
+    same_subject_family,
+    triage,
+)
+from nodes.models import StaticModels
+from nodes.workspace import WorkspaceError, load_workspace, project_pack
+from tests.fakes import ScriptedModel
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "graphs" / "workspace" / "sample.toml"
+SCENARIOS = ROOT / "evals" / "memory_scenarios.jsonl"
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleExtractor:
+    return RuleExtractor(Entities.from_workspace(load_workspace(SAMPLE)))
+
+
+def one(rules: RuleExtractor, text: str) -> Candidate:
+    found = rules.extract_sync(text)
+    assert len(found) == 1, found
+    return found[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "value"),
+    [
+        ("remember that my home city is Sheffield", "user/home_city", "sheffield"),
+        ("I've moved to York now", "user/home_city", "york"),
+        ("my mobile number is 07700 900123", "user/phone_number", "07700 900123"),
+        ("my GitHub handle is now jd-builds", "user/github_username", "jd-builds"),
+        ("fyi Hartley & Co's support hours are 9 to 5", "client:hartley/support_hours", "9 to 5"),
+        ("the support hours at Hartley are now 8 to 6", "client:hartley/support_hours", "8 to 6"),
+        ("the AIREP staging server is now called kestrel", "project:airep/staging_server", "kestrel"),
+        ("the Find a Sign basic listing costs £29 a month", "project:findasign/basic_listing_price", "£29 month"),
+        ("Sunita is the practice manager at Brightwater Dental", "brightwater_dental/practice_manager", "sunita"),
+        ("the van's registration is YK19 KTR", "van/registration", "yk19 ktr"),
+        ("I now work for Kestrel Labs", "user/employer", "kestrel labs"),
+        ("call me Jon from now on", "user/name", "jon"),
+    ],
+)
+def test_explicit_statements_get_normalised_subjects(rules: RuleExtractor, text: str, subject: str, value: str) -> None:
+    cand = one(rules, text)
+    assert (cand.subject, cand.value, cand.action) == (subject, value, "remember")
+
+
+def test_x_is_now_y_drops_now_from_the_stored_text(rules: RuleExtractor) -> None:
+    cand = one(rules, "heads up, the AIREP staging server is now called kestrel")
+    assert cand.text == "The AIREP staging server is called kestrel."
+
+
+def test_from_now_on_is_a_preference_keyed_by_topic(rules: RuleExtractor) -> None:
+    british = one(rules, "from now on, use British spelling in everything you write")
+    american = rules.extract_sync("From now on use American spelling, the new client is in Boston")[0]
+    assert british.kind == american.kind == "preference"
+    assert british.subject == american.subject == "user/pref/spelling"
+    assert american.text == "From now on, use American spelling."
+
+
+def test_we_decided_is_a_decision_about_the_topic(rules: RuleExtractor) -> None:
+    first = one(rules, "we decided to use Stripe for AIREP payments")
+    second = one(rules, "we decided to switch AIREP payments to GoCardless, the card fees were too high")
+    assert first.kind == second.kind == "decision"
+    assert first.subject == second.subject == "project:airep/payments"
+    assert "Stripe" not in second.text
+
+
+def test_switched_from_a_to_b_names_the_old_value(rules: RuleExtractor) -> None:
+    cand = one(rules, "I switched from Vim to Helix last month")
+    assert cand.subject is None and cand.replaces == "Vim" and cand.replacement == "Helix"
+
+
+def test_forget_and_no_longer_are_forget_actions(rules: RuleExtractor) -> None:
+    cand = one(rules, "forget that I drink oat milk")
+    assert (cand.action, cand.text) == ("forget", "I drink oat milk")
+    quit_job = one(rules, "I no longer work at Northwind Analytics")
+    assert (quit_job.action, quit_job.subject) == ("forget", "user/employer")
+    sold = one(rules, "I sold the Skoda")
+    assert (sold.action, sold.mentions) == ("forget", ("Skoda",))
+
+
+def test_questions_requests_and_small_talk_extract_nothing(rules: RuleExtractor) -> None:
+    for text in ("is my home city York?", "what's the Hartley VAT number again?", "thanks, that's great", "haha ok"):
+        assert rules.extract_sync(text) == [], text
+
+
+def test_fact_in_passing_is_found_inside_a_request(rules: RuleExtractor) -> None:
+    found = rules.extract_sync("Can you draft the invoice email? Oh and Hartley's VAT number is GB123456789.")
+    assert [c.subject for c in found] == ["client:hartley/vat_number"]
+
+
+def test_quotes_survive_clause_splitting(rules: RuleExtractor) -> None:
+    cand = one(rules, "from now on, sign off my emails with 'Cheers, Sam'")
+    assert "'Cheers, Sam'" in cand.text
+
+
+def test_pronoun_refers_to_the_entity_named_earlier(rules: RuleExtractor) -> None:
+    found = rules.extract_sync("Jane Fox has left Hartley; their office manager is now Tom Hill")
+    assert [c.action for c in found] == ["forget", "remember"]
+    assert found[1].subject == "client:hartley/office_manager"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Client:Hartley/Support Hours", "client:hartley/support_hours"),
+        ("home city", "user/home_city"),
+        ("user//pref/ spelling ", "user/pref/spelling"),
+    ],
+)
+def test_normalise_subject(raw: str, expected: str) -> None:
+    assert normalise_subject(raw) == expected
+
+
+def test_normalise_subject_refuses_empty_keys() -> None:
+    with pytest.raises(ValueError, match="no letters"):
+        normalise_subject("// !!")
+
+
+def test_parse_subject_strips_corporate_suffixes_for_unknown_entities() -> None:
+    assert parse_subject("Northwind Ltd's finance contact", Entities()) == ("northwind", "finance_contact")
+
+
+def test_subject_family_matches_loose_keys_but_not_different_things() -> None:
+    assert same_subject_family("general/daily_standup", "general/standup")
+    assert not same_subject_family("client:hartley/weekday_support_hours", "client:hartley/weekend_support_hours")
+    assert not same_subject_family("user/note/drink_oat_milk", "user/note/drink_oat")
+
+
+def test_normalise_text_is_the_exact_duplicate_key() -> None:
+    assert normalise_text("The van's registration is YK19 KTR.") == normalise_text("the van's registration is yk19 ktr")
+
+
+@pytest.mark.parametrize(
+    ("cand", "tier", "reason"),
+    [
+        (Candidate("From now on, use British spelling.", "preference", "user/pref/spelling"), "core", "preference"),
+        (Candidate("My home city is York.", "fact", "user/home_city", "york"), "core", "about you"),
+        (Candidate("We decided to use Stripe.", "decision", "project:airep/payments"), "core", "decision"),
+        (Candidate("Hartley's VAT number is GB1.", "fact", "client:hartley/vat_number"), "archive", "in passing"),
+        (
+            Candidate("Hartley's VAT number is GB1.", "fact", "client:hartley/vat_number", explicit=True),
+            "archive",
+            "asked to remember",
+        ),
+        (Candidate("The new house is lovely.", "fact", "general/house", "lovely"), "discarded", "opinion"),
+        (Candidate("My train is late today.", "fact", "user/train", "late"), "discarded", "only true for now"),
+        (Candidate("My AIREP password is hunter2.", "fact", "project:airep/password"), None, "secret"),
+        (Candidate("x" * 2001, "fact", "user/note/x", explicit=True), None, "longer than"),
+    ],
+)
+def test_triage_decides_a_tier_and_records_why(cand: Candidate, tier: str | None, reason: str) -> None:
+    decision = triage(cand)
+    assert decision.tier == tier
+    assert reason in decision.reason
+
+
+def test_secrets_are_recognised() -> None:
+    assert looks_secret("the api key is sk-abc123def456ghi789")
+    assert looks_secret("card 4111 1111 1111 1111")
+    assert not looks_secret("the van's registration is YK19 KTR")
+
+
+def test_sample_workspace_declares_the_four_projects() -> None:
+    workspace = load_workspace(SAMPLE)
+    assert [p.slug for p in workspace.projects] == ["airep", "findasign", "nova", "client-hartley"]
+    hartley = workspace.project("client-hartley")
+    assert hartley is not None and hartley.entity == "client:hartley" and hartley.namespace == "project:client-hartley"
+    airep = workspace.project("airep")
+    assert airep is not None
+    subjects = [s for s, _ in project_pack(airep)]
+    assert subjects[0] == "project:airep/description" and "project:airep/database_url" in subjects
+
+
+def test_workspace_errors_name_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "ws.toml"
+    bad.write_text('[[projects]]\nslug = "Bad Slug"\nname = "x"\ndescription = "y"\n')
+    with pytest.raises(WorkspaceError, match=r"ws.toml: projects.0.slug"):
+        load_workspace(bad)
+    with pytest.raises(WorkspaceError, match="not found"):
+        load_workspace(tmp_path / "missing.toml")
+
+
+def test_workspace_redacts_database_passwords(tmp_path: Path) -> None:
+    path = tmp_path / "ws.toml"
+    path.write_text(
+        '[[projects]]\nslug = "p"\nname = "P"\ndescription = "d"\ndatabase_url = "postgresql://u:s3cret@h/db"\n'
+    )
+    texts = [t for _, t in project_pack(load_workspace(path).projects[0])]
+    assert not any("s3cret" in t for t in texts)
+
+
+def test_shipped_scenarios_parse_and_cover_the_issue() -> None:
+    scenarios = parse_scenarios(SCENARIOS.read_text(encoding="utf-8").splitlines())
+    assert len(scenarios) >= 40
+    multi_user = [s for s in scenarios if len({st.user for st in s.steps}) > 1]
+    superseding = [s for s in scenarios if any(st.reject for st in s.steps if st.ask)]
+    assert len(multi_user) >= 6 and len(superseding) >= 25
+
+
+def test_bad_scenario_lines_are_reported_with_line_numbers() -> None:
+    lines = [
+        json.dumps({"id": "a", "steps": [{"user": "u1", "thread": "t", "say": "hi"}]}),
+        "{not json",
+        json.dumps({"id": "a", "steps": [{"user": "u1", "thread": "t", "say": "hi"}]}),
+        json.dumps({"id": "b", "steps": [{"user": "u1", "thread": "t", "say": "x", "ask": "y"}]}),
+    ]
+    with pytest.raises(ScenarioError) as info:
+        parse_scenarios(lines)
+    message = str(info.value)
+    assert "line 2: not valid JSON" in message
+    assert "line 3: id 'a' already used on line 1" in message
+    assert "line 4 step 1: exactly one of 'say' or 'ask'" in message
+
+
+def test_export_records_refuse_oversized_text_and_bad_subjects() -> None:
+    base = {
+        "id": "00000000-0000-0000-0000-000000000001",
+        "namespace": "user",
+        "text": "ok",
+        "kind": "fact",
+        "subject": "user/x",
+        "tier": "core",
+        "extracted_at": "2026-01-01T00:00:00Z",
+        "method": "rules",
+        "confidence": 0.5,
+        "valid_from": "2026-01-01T00:00:00Z",
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    MemoryExport.model_validate(base)
+    with pytest.raises(ValueError, match="at most 2000"):
+        MemoryExport.model_validate({**base, "text": "y" * 2001})
+    with pytest.raises(ValueError, match="entity/attribute"):
+        MemoryExport.model_validate({**base, "subject": "Not A Subject"})
+    with pytest.raises(ValueError, match="superseded_at"):
+        MemoryExport.model_validate({**base, "status": "superseded"})
+
+
+async def test_model_extractor_uses_structured_output_and_normalises_subjects() -> None:
+    answer = MemoryExtraction(
+        memories=[ExtractedMemory(text="My editor is Helix.", kind="fact", subject="User/Editor", value="Helix")]
+    )
+    model = ScriptedModel(structured=[answer])
+    extractor = ModelExtractor(StaticModels(model), Entities())
+    found = await extractor.extract("I switched from Vim to Helix", hints=["user/editor: My editor is Vim."])
+    assert [(c.subject, c.value, c.method) for c in found] == [("user/editor", "helix", "model")]
+
+
+async def test_model_extractor_falls_back_to_rules_when_the_model_fails() -> None:
+    model = ScriptedModel(fail_first=[TimeoutError("slow")])
+    extractor = ModelExtractor(StaticModels(model), Entities())
+    found = await extractor.extract("my home city is Leeds")
+    assert [(c.subject, c.method) for c in found] == [("user/home_city", "rules")]
+    assert extractor.failures == 1
