@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import re
 from dataclasses import dataclass
 
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_@+-]{0,63}$")
 
 
 class KeyConfigError(ValueError):
@@ -32,6 +34,10 @@ class KeyRing:
             key, user = key.strip(), user.strip()
             if not sep or not key or not user:
                 raise KeyConfigError(f"NOVA_API_KEYS entry {n} must look like key=user")
+            if not USER_RE.match(user):
+                raise KeyConfigError(
+                    f"NOVA_API_KEYS entry {n}: user {user!r} must be 1-64 letters, digits or _ @ + - (no dots)"
+                )
             if len(key) < 8:
                 raise KeyConfigError(f"NOVA_API_KEYS entry {n} (user {user}): keys need at least 8 characters")
             if key in seen:

@@ -293,6 +293,13 @@ def cmd_erp(args: argparse.Namespace, settings: Settings) -> int:
     return int(audit_main(argv))
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the HTTP API with uvicorn (loopback only unless NOVA_API_KEYS is set)."""
+    from api.serve import serve
+
+    return serve(args.host, args.port, args.workers)
+
+
 async def _run_memory(args: argparse.Namespace, settings: Settings) -> int:
     from api.memory_cli import run_memory_command
 
@@ -342,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     erp.add_argument("path", type=Path)
     erp.add_argument("--json", action="store_true")
 
+    serve = sub.add_parser("serve", help="HTTP API (LangGraph Server protocol subset + /nova endpoints)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8123)
+    serve.add_argument("--workers", type=int, default=1)
+
     from api.memory_cli import add_memory_commands
 
     add_memory_commands(sub)
@@ -360,6 +372,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int] | in
     "eval": cmd_eval,
     "doctor": cmd_doctor,
     "erp": cmd_erp,
+    "serve": cmd_serve,
     "memory": _run_memory,
     "reindex": cmd_reindex,
 }

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.auth import KeyRing
+from api.auth import KeyRing, is_loopback
 
 if TYPE_CHECKING:
     from api.catalog import GraphCatalog
@@ -62,6 +62,10 @@ def current_user(
     """Authenticate the caller and return their user id; 401 without a valid key."""
     keyring: KeyRing = request.app.state.keyring
     if not keyring.enabled:
+        if request.client is None or not is_loopback(request.client.host):
+            raise HTTPException(
+                status_code=401, detail="no API keys are configured (NOVA_API_KEYS), so only local clients may call"
+            )
         user: str = request.app.state.default_user
         return user
     token = api_key or (bearer.credentials if bearer else None)

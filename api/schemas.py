@@ -22,7 +22,7 @@ THREAD_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 NAMESPACE_LABEL_RE = re.compile(r"^[^.\x00-\x1f]{1,128}$")
 
 
-class Request(BaseModel):
+class RequestBody(BaseModel):
     """A request body: frozen, unknown fields refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -30,7 +30,7 @@ class Request(BaseModel):
     unsupported: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
-    def _refuse_unsupported(self) -> Request:
+    def _refuse_unsupported(self) -> RequestBody:
         used = [name for name in self.unsupported if getattr(self, name) not in (None, False, [], {})]
         if used:
             raise ValueError(f"not supported by this server: {', '.join(used)}")
@@ -104,7 +104,7 @@ class RunCommand(BaseModel):
         return self
 
 
-class RunCreate(Request):
+class RunCreate(RequestBody):
     """Create a run (background, wait or stream)."""
 
     unsupported: ClassVar[tuple[str, ...]] = (
@@ -154,7 +154,7 @@ class RunCreate(Request):
         return list(dict.fromkeys(modes)) or ["values"]
 
 
-class ThreadCreate(Request):
+class ThreadCreate(RequestBody):
     """Create a thread."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("supersteps", "ttl")
@@ -166,7 +166,7 @@ class ThreadCreate(Request):
     ttl: Any = None
 
 
-class ThreadSearch(Request):
+class ThreadSearch(RequestBody):
     """Search the caller's threads."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("values", "extract")
@@ -185,7 +185,7 @@ class ThreadSearch(Request):
     extract: dict[str, Any] | None = None
 
 
-class ThreadCount(Request):
+class ThreadCount(RequestBody):
     """Count the caller's threads."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("values",)
@@ -195,7 +195,7 @@ class ThreadCount(Request):
     status: ThreadStatus | None = None
 
 
-class ThreadPatch(Request):
+class ThreadPatch(RequestBody):
     """Merge metadata into a thread."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("ttl",)
@@ -204,7 +204,7 @@ class ThreadPatch(Request):
     ttl: Any = None
 
 
-class ThreadStateUpdate(Request):
+class ThreadStateUpdate(RequestBody):
     """Write state as if a node had produced it."""
 
     values: dict[str, Any] | list[dict[str, Any]] | None = None
@@ -213,7 +213,7 @@ class ThreadStateUpdate(Request):
     checkpoint_id: str | None = None
 
 
-class ThreadStateAt(Request):
+class ThreadStateAt(RequestBody):
     """Read the state at a checkpoint."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("select",)
@@ -223,7 +223,7 @@ class ThreadStateAt(Request):
     select: list[str] | None = None
 
 
-class ThreadHistory(Request):
+class ThreadHistory(RequestBody):
     """Page through a thread's checkpoints, newest first."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("select",)
@@ -235,7 +235,7 @@ class ThreadHistory(Request):
     select: list[str] | None = None
 
 
-class AssistantSearch(Request):
+class AssistantSearch(RequestBody):
     """Search assistants (one per graph)."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("select",)
@@ -250,7 +250,7 @@ class AssistantSearch(Request):
     select: list[str] | None = None
 
 
-class AssistantCount(Request):
+class AssistantCount(RequestBody):
     """Count assistants."""
 
     metadata: dict[str, Any] | None = None
@@ -258,7 +258,7 @@ class AssistantCount(Request):
     name: str | None = None
 
 
-class StorePut(Request):
+class StorePut(RequestBody):
     """Put an item into the caller's part of the store."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("ttl",)
@@ -270,14 +270,14 @@ class StorePut(Request):
     ttl: float | None = None
 
 
-class StoreDelete(Request):
+class StoreDelete(RequestBody):
     """Delete an item."""
 
     namespace: Annotated[Namespace, Field(min_length=1, max_length=20)]
     key: str = Field(min_length=1, max_length=512)
 
 
-class StoreSearch(Request):
+class StoreSearch(RequestBody):
     """Search items under a namespace prefix, by filter and optionally by meaning."""
 
     unsupported: ClassVar[tuple[str, ...]] = ("refresh_ttl",)
@@ -290,7 +290,7 @@ class StoreSearch(Request):
     refresh_ttl: bool | None = None
 
 
-class StoreNamespaces(Request):
+class StoreNamespaces(RequestBody):
     """List namespaces."""
 
     prefix: list[str] | None = None
@@ -300,7 +300,7 @@ class StoreNamespaces(Request):
     offset: int = Field(default=0, ge=0)
 
 
-class RouteRequest(Request):
+class RouteRequest(RequestBody):
     """Ask the router where a request would go, without running anything."""
 
     text: str = Field(min_length=1, max_length=4000)
@@ -422,7 +422,7 @@ class StateUpdated(Response):
     checkpoint: Checkpoint
 
 
-class Run(Response):
+class Run(Response):  # type: ignore[no-redef]  # the pydantic plugin's __init__ also takes **kwargs
     """A run."""
 
     run_id: str

@@ -1,0 +1,61 @@
+"""Nova's own endpoints: routing decisions without running, explanations, and pending reviews."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import ApiDep, UserDep
+from api.routes.threads import config_for, entry_of, owned
+from api.schemas import ErrorBody, Reviews, RouteAnswer, RouteRequest, Why
+from api.threads import interrupts_of, jsonable
+
+router = APIRouter(prefix="/nova", tags=["nova"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+
+@router.post("/route", response_model=RouteAnswer)
+async def route(api: ApiDep, user: UserDep, body: RouteRequest) -> dict[str, Any]:
+    """Say where a request would go and why, without running anything or logging the decision."""
+    active, pending = None, None
+    if body.thread_id is not None:
+        row = await owned(api, user, body.thread_id)
+        values = (await entry_of(api, row).graph.aget_state(config_for(body.thread_id))).values
+        if isinstance(values, dict):
+            active, pending = values.get("active_agent"), values.get("pending_clarify")
+    router_ = api.runtime.router
+    decision = await asyncio.to_thread(router_.decide, body.text, active_agent=active, pending_clarify=pending)
+    return {"decision": decision.model_dump(mode="json")}
+
+
+@router.get("/why/{thread_id}", response_model=Why)
+async def why(api: ApiDep, user: UserDep, thread_id: str, limit: int = Query(1, ge=1, le=100)) -> dict[str, Any]:
+    """Return the routing decisions recorded for a thread, newest first."""
+    await owned(api, user, thread_id)
+    rows = await api.runtime.route_log.recent(user_id=user, thread_id=thread_id, limit=limit)
+    return {"thread_id": thread_id, "decisions": [jsonable(r) for r in rows]}
+
+
+@router.get("/reviews", response_model=Reviews)
+async def reviews(api: ApiDep, user: UserDep, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
+    """Return the caller's threads paused at an interrupt, across every graph, newest first."""
+    rows = await api.threads.search(user, status="interrupted", limit=limit)
+    out = []
+    for row in rows:
+        snapshot = await entry_of(api, row).graph.aget_state(config_for(row["thread_id"]))
+        pending = interrupts_of(snapshot)
+        if not pending:
+            continue
+        meta = row["metadata"] or {}
+        out.append(
+            {
+                "thread_id": row["thread_id"],
+                "graph_id": meta.get("graph_id"),
+                "assistant_id": meta.get("assistant_id"),
+                "title": row["title"],
+                "updated_at": row["updated_at"],
+                "interrupts": pending,
+            }
+        )
+    return {"reviews": out}

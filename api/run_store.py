@@ -1,0 +1,324 @@
+"""SQL over `nova_runs`: the run rows every worker process shares.
+
+Creating a run takes a per-thread advisory transaction lock, so the check for an active run and the insert
+are atomic across workers; starting one flips it to `running`, which a partial unique index allows for one
+run per thread.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psycopg.errors import UniqueViolation
+from psycopg.types.json import Jsonb
+
+from api.persistence import Pool
+from api.threads import jsonable
+
+RUN_LOCK_CLASS = 7_446_002  # advisory lock class for per-thread run serialisation (object id: hashtext(thread))
+
+
+class ThreadBusy(Exception):
+    """The thread has an active run and the strategy was reject."""
+
+
+class RunNotActive(Exception):
+    """The run already finished."""
+
+
+@dataclass(frozen=True)
+class Worker:
+    """This process, as recorded on the runs it executes."""
+
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Return True when a process with this pid runs on this host (zombies count as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+_RUN_COLUMNS = (
+    "run_id, thread_id, assistant_id, graph_id, user_id, status, multitask_strategy, kwargs, metadata, error,"
+    " cancel_action, worker_host, worker_pid, heartbeat_at, created_at, updated_at, started_at, ended_at"
+)
+
+
+def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Render a run row as the API's Run."""
+    return {
+        "run_id": row["run_id"],
+        "thread_id": row["thread_id"],
+        "assistant_id": row["assistant_id"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "status": row["status"],
+        "metadata": row["metadata"] or {},
+        "multitask_strategy": row["multitask_strategy"],
+        "kwargs": row["kwargs"] or {},
+        "error": row["error"],
+    }
+
+
+class RunStore:
+    """SQL over `nova_runs`."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    async def insert(
+        self,
+        *,
+        run_id: str,
+        thread_id: str,
+        graph_id: str,
+        assistant_id: str,
+        user_id: str,
+        strategy: str,
+        kwargs: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        worker: Worker,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """Insert a pending run, applying the multitask strategy; return it and the runs asked to stop."""
+        displaced: list[str] = []
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
+            cur = await conn.execute(
+                "SELECT run_id, status FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running')"
+                " ORDER BY seq",
+                (thread_id,),
+            )
+            active = await cur.fetchall()
+            if active and strategy == "reject":
+                raise ThreadBusy(thread_id)
+            if active and strategy in ("interrupt", "rollback"):
+                for row in active:
+                    displaced.append(row["run_id"])
+                    if row["status"] == "running":
+                        await conn.execute(
+                            "UPDATE nova_runs SET cancel_action = %s, updated_at = now() WHERE run_id = %s",
+                            (strategy, row["run_id"]),
+                        )
+                    elif strategy == "rollback":
+                        await conn.execute("DELETE FROM nova_runs WHERE run_id = %s", (row["run_id"],))
+                    else:
+                        await conn.execute(
+                            "UPDATE nova_runs SET status = 'interrupted', ended_at = now(), updated_at = now()"
+                            " WHERE run_id = %s",
+                            (row["run_id"],),
+                        )
+            cur = await conn.execute(
+                "INSERT INTO nova_runs (run_id, thread_id, assistant_id, graph_id, user_id, multitask_strategy,"
+                " kwargs, metadata, worker_host, worker_pid, heartbeat_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
+                f" RETURNING {_RUN_COLUMNS}",
+                (
+                    run_id,
+                    thread_id,
+                    assistant_id,
+                    graph_id,
+                    user_id,
+                    strategy,
+                    Jsonb(dict(kwargs)),
+                    Jsonb(jsonable(dict(metadata))),
+                    worker.host,
+                    worker.pid,
+                ),
+            )
+            row = await cur.fetchone()
+            await conn.execute(
+                "UPDATE nova_threads SET status = 'busy', updated_at = now(), metadata = metadata || %s"
+                " WHERE thread_id = %s",
+                (Jsonb({"graph_id": graph_id, "assistant_id": assistant_id}), thread_id),
+            )
+        assert row is not None
+        return dict(row), displaced
+
+    async def claim(self, run_id: str, worker: Worker) -> bool:
+        """Start the run if it is next in its thread's queue and no run of the thread is running."""
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    "UPDATE nova_runs r SET status = 'running', started_at = now(), updated_at = now(),"
+                    " heartbeat_at = now(), worker_host = %s, worker_pid = %s"
+                    " WHERE r.run_id = %s AND r.status = 'pending' AND NOT EXISTS (SELECT 1 FROM nova_runs q"
+                    " WHERE q.thread_id = r.thread_id AND q.status = 'pending' AND q.seq < r.seq) RETURNING run_id",
+                    (worker.host, worker.pid, run_id),
+                )
+                return await cur.fetchone() is not None
+        except UniqueViolation:
+            return False
+
+    async def get(
+        self, run_id: str, *, thread_id: str | None = None, user_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """Return a run, optionally only if it belongs to the thread and user."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM nova_runs WHERE run_id = %s"
+                " AND (%s::text IS NULL OR thread_id = %s) AND (%s::text IS NULL OR user_id = %s)",
+                (run_id, thread_id, thread_id, user_id, user_id),
+            )
+            row = await cur.fetchone()
+        return dict(row) if row else None
+
+    async def has_active(self, thread_id: str) -> bool:
+        """Return True while a run of the thread is pending or running."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running'))"
+                " AS active",
+                (thread_id,),
+            )
+            row = await cur.fetchone()
+        return bool(row and row["active"])
+
+    async def status(self, run_id: str) -> str | None:
+        """Return a run's status, None once deleted."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute("SELECT status FROM nova_runs WHERE run_id = %s", (run_id,))).fetchone()
+        return str(row["status"]) if row else None
+
+    async def for_thread(self, thread_id: str, *, limit: int, offset: int, status: str | None) -> list[dict[str, Any]]:
+        """Return a thread's runs, newest first."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM nova_runs WHERE thread_id = %s AND (%s::text IS NULL OR status = %s)"
+                " ORDER BY seq DESC LIMIT %s OFFSET %s",
+                (thread_id, status, status, limit, offset),
+            )
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def finish(self, run_id: str, status: str, error: dict[str, Any] | None) -> None:
+        """Record a run's final status."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE nova_runs SET status = %s, error = %s, ended_at = now(), updated_at = now() WHERE run_id = %s",
+                (status, Jsonb(error) if error is not None else None, run_id),
+            )
+
+    async def end_active(self, run_id: str, status: str, error: dict[str, Any] | None) -> None:
+        """Close a run that may or may not have started."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE nova_runs SET status = %s, error = %s, ended_at = now(), updated_at = now()"
+                " WHERE run_id = %s AND status IN ('pending', 'running')",
+                (status, Jsonb(error) if error is not None else None, run_id),
+            )
+
+    async def delete_active(self, run_id: str) -> None:
+        """Delete a run that may or may not have started (a rollback before it wrote anything)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM nova_runs WHERE run_id = %s AND status IN ('pending', 'running')", (run_id,)
+            )
+
+    async def cancel_pending(self, run_id: str, action: str) -> bool:
+        """Cancel a run that has not started; return False if it already started or ended."""
+        async with self.pool.connection() as conn:
+            if action == "rollback":
+                cur = await conn.execute(
+                    "DELETE FROM nova_runs WHERE run_id = %s AND status = 'pending' RETURNING run_id", (run_id,)
+                )
+            else:
+                cur = await conn.execute(
+                    "UPDATE nova_runs SET status = 'interrupted', ended_at = now(), updated_at = now()"
+                    " WHERE run_id = %s AND status = 'pending' RETURNING run_id",
+                    (run_id,),
+                )
+            return await cur.fetchone() is not None
+
+    async def request_cancel(self, run_id: str, action: str) -> bool:
+        """Ask whichever worker runs the run to stop it; return False if it is not running."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE nova_runs SET cancel_action = %s, updated_at = now()"
+                " WHERE run_id = %s AND status = 'running' RETURNING run_id",
+                (action, run_id),
+            )
+            return await cur.fetchone() is not None
+
+    async def heartbeat(self, run_ids: list[str], worker: Worker) -> dict[str, str]:
+        """Heartbeat this worker's runs and return the cancel requests among them."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE nova_runs SET heartbeat_at = now() WHERE run_id = ANY(%s) AND worker_host = %s"
+                " AND worker_pid = %s AND status IN ('pending', 'running') RETURNING run_id, status, cancel_action",
+                (run_ids, worker.host, worker.pid),
+            )
+            rows = await cur.fetchall()
+        return {r["run_id"]: r["cancel_action"] for r in rows if r["cancel_action"] and r["status"] == "running"}
+
+    async def suspects(self, worker: Worker, stale_s: float) -> list[dict[str, Any]]:
+        """Return active runs of other workers that stopped heartbeating or run on this host."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {_RUN_COLUMNS}, heartbeat_at < now() - make_interval(secs => %s) AS stale FROM nova_runs"
+                " WHERE status IN ('pending', 'running') AND NOT (worker_host = %s AND worker_pid = %s)"
+                " AND (heartbeat_at < now() - make_interval(secs => %s) OR worker_host = %s)",
+                (stale_s, worker.host, worker.pid, stale_s, worker.host),
+            )
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def take_over(self, row: Mapping[str, Any], worker: Worker, *, error: dict[str, Any] | None) -> bool:
+        """Fail a lost running run, or adopt a lost pending one; False if its worker proved alive meanwhile."""
+        async with self.pool.connection() as conn:
+            if row["status"] == "running":
+                cur = await conn.execute(
+                    "UPDATE nova_runs SET status = 'error', error = %s, ended_at = now(), updated_at = now()"
+                    " WHERE run_id = %s AND status = 'running' AND heartbeat_at IS NOT DISTINCT FROM %s"
+                    " RETURNING run_id",
+                    (Jsonb(error), row["run_id"], row["heartbeat_at"]),
+                )
+            else:
+                cur = await conn.execute(
+                    "UPDATE nova_runs SET worker_host = %s, worker_pid = %s, heartbeat_at = now(), updated_at = now()"
+                    " WHERE run_id = %s AND status = 'pending' AND heartbeat_at IS NOT DISTINCT FROM %s"
+                    " RETURNING run_id",
+                    (worker.host, worker.pid, row["run_id"], row["heartbeat_at"]),
+                )
+            return await cur.fetchone() is not None
+
+    async def release(self, run_ids: list[str], worker: Worker) -> None:
+        """Make this worker's pending runs immediately adoptable by the others (on shutdown)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "UPDATE nova_runs SET heartbeat_at = now() - interval '1 day' WHERE run_id = ANY(%s)"
+                " AND status = 'pending' AND worker_host = %s AND worker_pid = %s",
+                (run_ids, worker.host, worker.pid),
+            )
+
+    async def delete(self, run_id: str) -> None:
+        """Delete a run's record."""
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM nova_runs WHERE run_id = %s", (run_id,))
+
+    async def rollback(self, run_id: str, thread_id: str) -> None:
+        """Delete a run and every checkpoint it wrote, restoring the thread to before it."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM checkpoint_writes w USING checkpoints c WHERE w.thread_id = c.thread_id"
+                " AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id"
+                " AND c.thread_id = %s AND c.metadata->>'run_id' = %s",
+                (thread_id, run_id),
+            )
+            await conn.execute(
+                "DELETE FROM checkpoints WHERE thread_id = %s AND metadata->>'run_id' = %s", (thread_id, run_id)
+            )
+            await conn.execute("DELETE FROM nova_runs WHERE run_id = %s", (run_id,))
