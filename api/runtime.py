@@ -21,7 +21,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.postgres.base import PostgresIndexConfig
 
-from api.db import EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
+from api.db import MIGRATION_LOCK, EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
 from api.health import PgHealth
 from api.persistence import (
     PgCorrections,
@@ -136,9 +136,15 @@ class NovaRuntime:
             embed = embed or build_embedder(settings)
             await check_embedder(pool, embed)
             saver = AsyncPostgresSaver(pool, serde=SERDE)
-            await saver.setup()
             store = AsyncPostgresStore(pool, index=store_index(embed))
-            await store.setup()
+            async with pool.connection() as conn:
+                # Processes starting together on a fresh database race in setup()'s CREATE ... IF NOT EXISTS.
+                await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+                try:
+                    await saver.setup()
+                    await store.setup()
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
             registry = load_roster()
             corrections = PgCorrections(pool)
             say("fitting the router on the agent cards")
