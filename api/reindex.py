@@ -11,6 +11,7 @@ from api.db import migrate, open_pool
 from api.persistence import set_embedder
 from api.runtime import Progress, build_embedder, resolve_database_url, store_index
 from api.settings import Settings
+from nodes.memory import MemoryStore
 
 
 async def reindex(settings: Settings, *, progress: Progress | None = None) -> dict[str, int]:
@@ -35,5 +36,6 @@ async def reindex(settings: Settings, *, progress: Progress | None = None) -> di
         for row in items:
             await store.aput(tuple(str(row["prefix"]).split(".")), str(row["key"]), row["value"])
         counts["store items"] = len(items)
+        counts["memories"] = await MemoryStore(pool, embed).reembed_all(progress=say)
         await set_embedder(pool, embed)
     return counts

