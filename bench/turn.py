@@ -151,7 +151,7 @@ def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
 
     asyncio.run(go())
     notes.append(
-        "Turn overhead compares Nova (recall, route, specialist subgraph, memory step; memory ports are "
-        "null until the memory store lands) with a two-node graph; commits = saver writes per turn."
+        "Turn overhead compares Nova (recall, route, specialist subgraph, memory step; memory ports do no I/O, "
+        "so the memory store is not in this figure yet) with a two-node graph; commits = saver writes per turn."
     )
     return rows, notes

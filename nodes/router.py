@@ -80,6 +80,19 @@ def routing_text(text: str) -> str:
     return re.sub(r"\s+", " ", t).strip()
 
 
+EMBED_WORDS = 24
+
+
+def embedding_text(text: str) -> str:
+    """Return what the embedder sees: the reduced request, cut to its first words.
+
+    E5's cost grows with tokens; the intent of a request sits in its opening words, and the lexical
+    features still read the whole reduced text.
+    """
+    words = routing_text(text).split()
+    return " ".join(words[:EMBED_WORDS])
+
+
 @dataclass(frozen=True)
 class TrainingSet:
     """Texts and labels the scorer is fitted on."""
@@ -212,7 +225,7 @@ def fit_router(
     data = training_set(cards, corrections, clarify_examples)
     if len({*data.labels} - {CLARIFY}) < 2:
         raise ValueError("routing needs at least two agent cards")
-    vectors = vectors_for(data.texts)
+    vectors = vectors_for([" ".join(t.split()[:EMBED_WORDS]) for t in data.texts])
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, lowercase=True)
     vectorizer.fit(data.texts)
     features = _features(vectorizer, data.texts, vectors, embedding_weight)
@@ -263,7 +276,7 @@ class Router:
 
     def embed_request(self, text: str) -> Matrix:
         """Embed the reduced request in query mode (share it with memory recall to embed once per turn)."""
-        vec: Matrix = query_matrix(self.embed, [routing_text(text)])[0]
+        vec: Matrix = query_matrix(self.embed, [embedding_text(text)])[0]
         return vec
 
     def rank(self, text: str, qvec: Matrix | None = None, *, top: int = 5) -> tuple[list[Candidate], float]:

@@ -117,10 +117,16 @@ def test_two_agent_roster_scores_both_sides(embedder, vector_cache) -> None:  # 
     from state.cards import AgentCard
 
     cards = (
-        AgentCard(id="home.garden", description="Plants, lawns and the garden.",
-                  examples=("when should I prune roses", "my lawn has yellow patches", "which plants like shade")),
-        AgentCard(id="home.cooking", description="Recipes and cooking.",
-                  examples=("how long to roast a chicken", "a quick pasta recipe", "substitute for buttermilk")),
+        AgentCard(
+            id="home.garden",
+            description="Plants, lawns and the garden.",
+            examples=("when should I prune roses", "my lawn has yellow patches", "which plants like shade"),
+        ),
+        AgentCard(
+            id="home.cooking",
+            description="Recipes and cooking.",
+            examples=("how long to roast a chicken", "a quick pasta recipe", "substitute for buttermilk"),
+        ),
     )
     router = Router(cards, embedder, vector_cache)
     assert router.decide("how do I keep basil alive in the garden").chosen == "home.garden"
