@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,19 +22,23 @@ class RoutingCase:
     expected: str
 
 
+def numbered_json_lines(lines: Iterable[str], problems: list[str]) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed value) for each non-blank line; record a problem for each invalid one."""
+    for n, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield n, json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(f"line {n}: not valid JSON ({exc.msg}, column {exc.colno})")
+
+
 def parse_routing_cases(lines: Iterable[str], known: Sequence[str]) -> tuple[list[RoutingCase], list[str]]:
     """Parse JSONL lines; return the valid cases and one message per bad line (with its number)."""
     cases: list[RoutingCase] = []
     problems: list[str] = []
     allowed = {*known, CLARIFY}
-    for n, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not valid JSON ({exc.msg})")
-            continue
+    for n, obj in numbered_json_lines(lines, problems):
         if not isinstance(obj, dict):
             problems.append(f"line {n}: expected an object with 'text' and 'expected'")
             continue

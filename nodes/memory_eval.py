@@ -24,7 +24,6 @@ Metrics:
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterable, Sequence
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from nodes.evaluation import numbered_json_lines
 from nodes.memory import MemoryStore
 from nodes.services import TurnRef
 
@@ -127,14 +127,7 @@ def parse_scenarios(lines: Iterable[str]) -> list[Scenario]:
     scenarios: list[Scenario] = []
     problems: list[str] = []
     seen: dict[str, int] = {}
-    for n, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            obj = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not valid JSON ({exc.msg}, column {exc.colno})")
-            continue
+    for n, obj in numbered_json_lines(lines, problems):
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"].strip():
             problems.append(f"line {n}: expected an object with a non-empty 'id' and 'steps'")
             continue
