@@ -350,6 +350,35 @@ class _NoModel:
 NO_MODEL: ModelLoader = _NoModel()
 
 
+LOCAL_MODEL_NAME = "qwen2.5-coder-1.5b"
+
+
+def local_endpoint(settings: Settings, base_url: str) -> ModelEndpoint:
+    """Describe Nova's own model server (both tiers are the one local model)."""
+    return ModelEndpoint(
+        base_url=base_url,
+        api_key="local",
+        fast_model=LOCAL_MODEL_NAME,
+        strong_model=LOCAL_MODEL_NAME,
+        timeout_s=settings.llm_timeout_s,
+        max_tokens=settings.llm_max_tokens,
+        kind="local",
+    )
+
+
+def remote_endpoint(settings: Settings) -> ModelEndpoint:
+    """Describe the configured OpenAI-compatible endpoint."""
+    return ModelEndpoint(
+        base_url=settings.llm_base_url,
+        api_key=settings.openai_key or "none",
+        fast_model=settings.llm_fast_model,
+        strong_model=settings.llm_strong_model,
+        timeout_s=settings.llm_timeout_s,
+        max_tokens=settings.llm_max_tokens,
+        kind="remote",
+    )
+
+
 class _LocalModels:
     """Async context manager starting the offline model server and yielding its model loader."""
 
@@ -376,17 +405,7 @@ class _LocalModels:
             path, threads=self.settings.local_model_threads, ctx_size=self.settings.local_model_ctx
         )
         base_url = await asyncio.to_thread(self.server.start)
-        return OpenAIModels(
-            ModelEndpoint(
-                base_url=base_url,
-                api_key="local",
-                fast_model="qwen2.5-coder-1.5b",
-                strong_model="qwen2.5-coder-1.5b",
-                timeout_s=self.settings.llm_timeout_s,
-                max_tokens=self.settings.llm_max_tokens,
-                kind="local",
-            )
-        )
+        return OpenAIModels(local_endpoint(self.settings, base_url))
 
     async def __aexit__(self, *exc: object) -> None:
         if self.server is not None:
@@ -398,18 +417,7 @@ class _RemoteModels:
         self.settings = settings
 
     async def __aenter__(self) -> ModelLoader:
-        s = self.settings
-        return OpenAIModels(
-            ModelEndpoint(
-                base_url=s.llm_base_url,
-                api_key=s.openai_key or "none",
-                fast_model=s.llm_fast_model,
-                strong_model=s.llm_strong_model,
-                timeout_s=s.llm_timeout_s,
-                max_tokens=s.llm_max_tokens,
-                kind="remote",
-            )
-        )
+        return OpenAIModels(remote_endpoint(self.settings))
 
     async def __aexit__(self, *exc: object) -> None:
         return None

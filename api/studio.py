@@ -12,12 +12,12 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from api.runtime import build_embedder, load_roster
+from api.runtime import build_embedder, load_roster, local_endpoint, remote_endpoint
 from api.settings import get_settings
 from api.vectors import FileVectorCache
 from graphs.nova import build_nova_graph
 from graphs.registry import build_router
-from nodes.models import EndpointKind, ModelEndpoint, OpenAIModels
+from nodes.models import EndpointKind, OpenAIModels
 from nodes.services import Services
 from state.cards import ModelTier
 
@@ -45,34 +45,14 @@ class LazyModels:
     def _start(self) -> OpenAIModels:
         s = get_settings()
         if not s.uses_local_model:
-            return OpenAIModels(
-                ModelEndpoint(
-                    s.llm_base_url,
-                    s.openai_key or "none",
-                    s.llm_fast_model,
-                    s.llm_strong_model,
-                    s.llm_timeout_s,
-                    s.llm_max_tokens,
-                    "remote",
-                )
-            )
+            return OpenAIModels(remote_endpoint(s))
         from nodes.local_llm import LocalModelServer, ensure_model_file
 
         path = ensure_model_file(s.home / "models")
         self._server = LocalModelServer(path, threads=s.local_model_threads, ctx_size=s.local_model_ctx)
         base_url = self._server.start()
         atexit.register(self._server.stop)
-        return OpenAIModels(
-            ModelEndpoint(
-                base_url,
-                "local",
-                "qwen2.5-coder-1.5b",
-                "qwen2.5-coder-1.5b",
-                s.llm_timeout_s,
-                s.llm_max_tokens,
-                "local",
-            )
-        )
+        return OpenAIModels(local_endpoint(s, base_url))
 
 
 def _build_nova() -> Any:
