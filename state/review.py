@@ -1,4 +1,10 @@
-"""Review-gate payloads in the agent-inbox shape."""
+"""Review-gate payloads in the agent-inbox shape.
+
+Actions used across Nova, so inboxes can render them:
+    apply_patch: args `diff` (unified diff), `rationale`, `evidence`, `checks`, `risk`, `target`.
+    publish_text: args `text` (the draft), `audience`, `sources`.
+    resolve_memory_conflict: args `subject`, `memories` (the conflicting records), `suggestion`.
+"""
 
 from __future__ import annotations
 
