@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -17,3 +17,8 @@ def replace_list(current: Sequence[T] | None, update: Sequence[T] | None) -> lis
     if update is None:
         return list(current or [])
     return list(update)
+
+
+def merge_dict(current: dict[str, Any] | None, update: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge by key; a key in the update replaces the current value (a re-run step replaces its output)."""
+    return {**(current or {}), **(update or {})}

@@ -1,0 +1,265 @@
+"""Pipelines compiled from definitions: every step kind, conditions, retry then failure, resume, review gate."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
+
+from graphs.pipeline import PipelineError, build_pipeline_graph, load_pipelines
+from graphs.registry import Registry
+from nodes.models import StaticModels
+from nodes.pipeline import StepCall, StepError
+from nodes.pipeline_tools import PipelineToolDeps, build_pipeline_tools
+from nodes.services import NullMemory
+from state.context import Context
+from tests.fakes import ScriptedModel
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "graphs" / "erp_sample"
+
+FLAKY = """
+name = "flaky"
+description = "A test pipeline: a tool step that fails until told not to, an agent step, a skipped step."
+result = "{steps.finish.text}"
+
+[[args]]
+name = "topic"
+
+[[steps]]
+id = "prepare"
+kind = "tool"
+tool = "count"
+inputs = { topic = "{args.topic}" }
+
+[[steps]]
+id = "fragile"
+kind = "tool"
+tool = "fragile"
+retry = { max_attempts = 2, initial_interval = 0.0 }
+inputs = { seen = "{steps.prepare.calls}" }
+
+[[steps]]
+id = "optional"
+kind = "tool"
+tool = "count"
+when = "steps.fragile.skip_next == 'no'"
+
+[[steps]]
+id = "finish"
+kind = "agent"
+agent = "language.summarise"
+prompt = "Summarise {args.topic} after {steps.fragile.attempt} attempts."
+"""
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fragile_calls = 0
+        self.broken = True
+
+    async def count(self, inputs: dict[str, Any], call: StepCall) -> dict[str, Any]:
+        self.calls += 1
+        return {"calls": self.calls, "topic": inputs.get("topic")}
+
+    async def fragile(self, inputs: dict[str, Any], call: StepCall) -> dict[str, Any]:
+        self.fragile_calls += 1
+        if self.broken:
+            raise StepError("the upstream service is down")
+        return {"attempt": self.fragile_calls, "skip_next": "yes"}
+
+
+def text_of(path: str | Path) -> str:
+    return Path(path).read_text()
+
+
+def cfg() -> dict[str, Any]:
+    return {"configurable": {"thread_id": str(uuid.uuid4())}}
+
+
+def tools_for(tmp_path: Path, counter: Counter | None = None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if counter is not None:
+        extra = {"count": counter.count, "fragile": counter.fragile}
+    deps = PipelineToolDeps(
+        memory=NullMemory(),
+        workspace=None,
+        erp_project=SAMPLE,
+        issues_file=SAMPLE / "issues.json",
+        output_dir=tmp_path / "out",
+        extra=extra,
+    )
+    return build_pipeline_tools(deps)
+
+
+@pytest.fixture()
+def flaky_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "flaky.toml").write_text(FLAKY)
+    return folder
+
+
+async def test_retry_then_failure_then_resume_from_the_failed_step(
+    flaky_dir: Path, tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]
+) -> None:
+    counter = Counter()
+    tools = tools_for(tmp_path, counter)
+    specs = load_pipelines(flaky_dir, agents=registry.ids, tools=tools)
+    model = ScriptedModel(["Summary of stock after 3 attempts."])
+    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
+        checkpointer=saver
+    )
+    config = cfg()
+    with pytest.raises(StepError, match="upstream service is down"):
+        await graph.ainvoke({"pipeline": "flaky", "args": {"topic": "stock"}}, config, context=Context())
+    assert counter.fragile_calls == 2, "the step's retry policy allows two attempts"
+    state = await graph.aget_state(config)
+    assert state.next == ("flaky.fragile",)
+    assert [t.error for t in state.tasks if t.error], "the failure is recorded on the failed task"
+    assert state.values["outputs"]["prepare"] == {"calls": 1, "topic": "stock"}, "partial outputs are kept"
+    assert state.values.get("result") is None and state.values["status"] == "running"
+
+    counter.broken = False
+    out = await graph.ainvoke(None, config, context=Context())
+    assert counter.calls == 1, "the completed step did not run again"
+    assert counter.fragile_calls == 3
+    assert out["status"] == "done" and out["result"] == "Summary of stock after 3 attempts."
+    assert [(s["step"], s["status"]) for s in out["steps"]] == [
+        ("prepare", "done"),
+        ("fragile", "done"),
+        ("optional", "skipped"),
+        ("finish", "done"),
+    ]
+    assert "after 3 attempts" in model.seen[-1][-1].content
+
+
+async def test_bad_arguments_are_refused_naming_the_problem(
+    flaky_dir: Path, tmp_path: Path, registry: Registry
+) -> None:
+    tools = tools_for(tmp_path, Counter())
+    specs = load_pipelines(flaky_dir, agents=registry.ids, tools=tools)
+    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(ScriptedModel()), tools=tools).compile()
+    with pytest.raises(ValueError, match=r"needs \['topic'\]"):
+        await graph.ainvoke({"pipeline": "flaky", "args": {}}, context=Context())
+    with pytest.raises(ValueError, match=r"no argument\(s\) \['colour'\]"):
+        await graph.ainvoke({"pipeline": "flaky", "args": {"topic": "x", "colour": "red"}}, context=Context())
+    with pytest.raises(ValueError, match="unknown pipeline 'nope'"):
+        await graph.ainvoke({"pipeline": "nope", "args": {}}, context=Context())
+
+
+def test_definitions_with_dangling_references_or_unknown_tools_are_refused(tmp_path: Path, registry: Registry) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "broken.toml").write_text(
+        FLAKY.replace('name = "flaky"', 'name = "broken"').replace("{steps.prepare.calls}", "{steps.later.calls}")
+    )
+    with pytest.raises(PipelineError, match=r"broken.toml.*reference \{steps.later.calls\}"):
+        load_pipelines(folder)
+    (folder / "broken.toml").write_text(FLAKY.replace('name = "flaky"', 'name = "broken"'))
+    with pytest.raises(PipelineError, match="unknown pipeline tool 'fragile'"):
+        load_pipelines(folder, agents=registry.ids, tools={"count"})
+
+
+def test_shipped_pipelines_load_against_the_roster_and_tools(tmp_path: Path, registry: Registry) -> None:
+    specs = load_pipelines(agents=registry.ids, tools=tools_for(tmp_path))
+    assert {"issue_fix", "digest", "client_update", "release_notes", "knowledge_capture"} <= set(specs)
+
+
+FIX_REPLY = "The view looked the order up by primary key only. Scope it to the request's branch."
+
+
+@pytest.fixture()
+def issue_fix(tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]) -> tuple[Any, ScriptedModel]:
+    tools = tools_for(tmp_path)
+    specs = load_pipelines(agents=registry.ids, tools=tools)
+    model = ScriptedModel([FIX_REPLY, "Redrafted: also scope the list view as the reviewer asked."])
+    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
+        checkpointer=saver
+    )
+    return graph, model
+
+
+async def run_to_gate(graph: Any, issue: int = 101) -> tuple[dict[str, Any], Any]:
+    config = cfg()
+    await graph.ainvoke({"pipeline": "issue_fix", "args": {"issue": str(issue)}}, config, context=Context())
+    state = await graph.aget_state(config)
+    assert state.next == ("issue_fix.review",)
+    return config, state
+
+
+async def test_issue_fix_reaches_review_with_an_applicable_diff_and_approve_writes_it(
+    issue_fix: tuple[Any, ScriptedModel], tmp_path: Path
+) -> None:
+    graph, _ = issue_fix
+    config, state = await run_to_gate(graph)
+    (pending,) = state.interrupts
+    request = pending.value
+    assert request["action_request"]["action"] == "apply_patch"
+    diff = request["action_request"]["args"]["diff"]
+    assert "+++ b/orders/views.py" in diff
+    assert "get_object_or_404(Order.objects.for_branch(request.branch), pk=pk)" in diff
+    assert request["action_request"]["args"]["rationale"] == FIX_REPLY
+    out = await graph.ainvoke(Command(resume={"type": "accept"}), config, context=Context())
+    assert out["status"] == "done"
+    written = Path(out["result"])
+    assert written.parent == tmp_path / "out" / "patches" and text_of(written) == diff
+    assert text_of(written.with_suffix(".md")).strip() == FIX_REPLY
+
+
+async def test_issue_fix_edit_is_checked_again_and_a_bad_edit_asks_again(issue_fix: tuple[Any, ScriptedModel]) -> None:
+    graph, _ = issue_fix
+    config, state = await run_to_gate(graph)
+    diff = state.interrupts[0].value["action_request"]["args"]["diff"]
+    await graph.ainvoke(
+        Command(
+            resume={
+                "type": "edit",
+                "args": {"diff": "--- a/orders/views.py\n+++ b/orders/views.py\n@@ -1 +1 @@\n-nope\n+x\n"},
+            }
+        ),
+        config,
+        context=Context(),
+    )
+    state = await graph.aget_state(config)
+    assert state.next == ("issue_fix.review",), "a diff that does not apply is sent back to the reviewer"
+    assert "Your edit was not accepted" in state.interrupts[0].value["description"]
+    edited = diff.replace("for_branch(request.branch), pk=pk)", "for_branch(request.branch), pk=pk)  # scoped")
+    out = await graph.ainvoke(Command(resume={"type": "edit", "args": {"diff": edited}}), config, context=Context())
+    assert out["status"] == "done" and text_of(out["result"]) == edited
+
+
+async def test_issue_fix_reject_with_comment_redrafts_once_then_stops(issue_fix: tuple[Any, ScriptedModel]) -> None:
+    graph, model = issue_fix
+    config, _ = await run_to_gate(graph)
+    await graph.ainvoke(
+        Command(resume={"type": "respond", "args": "also scope the list view"}), config, context=Context()
+    )
+    state = await graph.aget_state(config)
+    assert state.next == ("issue_fix.review",), "the comment sent the run back through a redraft to review"
+    assert "also scope the list view" in model.seen[-1][-1].content
+    assert state.interrupts[0].value["action_request"]["args"]["rationale"].startswith("Redrafted")
+    out = await graph.ainvoke(Command(resume={"type": "respond", "args": "still no"}), config, context=Context())
+    assert out["status"] == "rejected" and out.get("result") is None
+    assert [s["step"] for s in out["steps"]].count("draft_fix") == 2
+
+
+async def test_issue_fix_without_an_applicable_diff_fails_at_check_patch(issue_fix: tuple[Any, ScriptedModel]) -> None:
+    graph, _ = issue_fix
+    config = cfg()
+    with pytest.raises(ValueError, match="no diff to check"):
+        await graph.ainvoke({"pipeline": "issue_fix", "args": {"issue": "106"}}, config, context=Context())
+    state = await graph.aget_state(config)
+    assert state.next == ("issue_fix.check_patch",)
+    assert {"read_issue", "gather_context", "mechanical_fix", "draft_fix"} <= set(state.values["outputs"])
+
+
+async def test_unknown_issue_is_refused_without_retrying(issue_fix: tuple[Any, ScriptedModel]) -> None:
+    graph, _ = issue_fix
+    with pytest.raises(ValueError, match=r"no issue #999 in .*issues.json; open issues: \[101"):
+        await graph.ainvoke({"pipeline": "issue_fix", "args": {"issue": "999"}}, cfg(), context=Context())
