@@ -136,7 +136,7 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
             runtime = await NovaRuntime.open(nova_settings, need_model=True)
         try:
             catalog = build_catalog(
-                runtime.graph, checkpointer=runtime.saver, store=runtime.store, extra=options.graphs
+                runtime.graphs, checkpointer=runtime.saver, store=runtime.store, extra=options.graphs
             )
             async with runtime.pool.connection() as conn:
                 row = await (await conn.execute("SELECT applied_at FROM nova_migrations WHERE version = 3")).fetchone()

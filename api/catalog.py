@@ -7,7 +7,7 @@ import importlib
 import json
 import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,21 +167,29 @@ def load_graph(ref: str, *, checkpointer: Any, store: Any, name: str) -> Graph:
     return compiled
 
 
+DESCRIPTIONS = {
+    "nova": "Routes each request to one specialist agent, or asks which one was meant.",
+    "pipeline": "Runs a named multi-step pipeline (input: pipeline, args) with review gates and resume.",
+}
+
+
 def build_catalog(
-    nova: Graph,
+    graphs: Graph | Mapping[str, Graph],
     *,
     checkpointer: Any,
     store: Any,
     extra: str = "",
     config_file: Path = LANGGRAPH_JSON,
 ) -> GraphCatalog:
-    """Serve Nova's runtime graph, the other graphs of langgraph.json, and `extra` (`name=module:attr,...`)."""
+    """Serve the runtime's graphs, the other graphs of langgraph.json, and `extra` (`name=module:attr,...`)."""
     catalog = GraphCatalog()
-    catalog.add("nova", nova, "Routes each request to one specialist agent, or asks which one was meant.")
+    served = {"nova": graphs} if isinstance(graphs, CompiledStateGraph) else dict(graphs)
+    for name, graph in served.items():
+        catalog.add(name, graph, DESCRIPTIONS.get(name))
     refs: dict[str, str] = {}
     if config_file.exists():
         declared = json.loads(config_file.read_text(encoding="utf-8")).get("graphs", {})
-        refs.update({k: v for k, v in declared.items() if k != "nova" and isinstance(v, str)})
+        refs.update({k: v for k, v in declared.items() if k not in served and isinstance(v, str)})
     for part in filter(None, (p.strip() for p in extra.split(","))):
         name, sep, ref = part.partition("=")
         if not sep or not name.strip() or not ref.strip():

@@ -306,6 +306,18 @@ async def _run_memory(args: argparse.Namespace, settings: Settings) -> int:
     return await run_memory_command(args, settings)
 
 
+async def _run_pipeline(args: argparse.Namespace, settings: Settings) -> int:
+    from api.pipelines import run_pipeline_command
+
+    return await run_pipeline_command(args, settings, console)
+
+
+async def _run_reviews(args: argparse.Namespace, settings: Settings) -> int:
+    from api.reviews import run_review_command
+
+    return await run_review_command(args, settings, console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Describe every subcommand."""
     p = argparse.ArgumentParser(prog="nova", description="Nova, a personal multi-agent runtime.")
@@ -355,8 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
 
     from api.memory_cli import add_memory_commands
+    from api.pipelines import add_pipeline_commands
+    from api.reviews import add_review_commands
 
     add_memory_commands(sub)
+    add_pipeline_commands(sub)
+    add_review_commands(sub)
     sub.add_parser("doctor", help="check database, pgvector, embedder and model")
     sub.add_parser("reindex", help="re-embed everything with the configured embedder")
     return p
@@ -374,6 +390,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int] | in
     "erp": cmd_erp,
     "serve": cmd_serve,
     "memory": _run_memory,
+    "pipeline": _run_pipeline,
+    "reviews": _run_reviews,
     "reindex": cmd_reindex,
 }
 
@@ -394,9 +412,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # the CLI prints a one-line reason, never a stack trace
         from api.db import DatabaseError
+        from api.graph_threads import NotAwaitingReview, ThreadNotFound
         from api.persistence import EmbedderMismatch
 
-        known = (DatabaseError, EmbedderMismatch, FileNotFoundError, PermissionError, ValueError)
+        known = (
+            DatabaseError,
+            EmbedderMismatch,
+            FileNotFoundError,
+            PermissionError,
+            ValueError,
+            ThreadNotFound,
+            NotAwaitingReview,
+        )
         prefix = "" if isinstance(exc, known) else f"{type(exc).__name__}: "
         err.print(f"[red]nova: {prefix}{exc}[/red]")
         if settings.log_level.upper() == "DEBUG":

@@ -22,6 +22,7 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.postgres.base import PostgresIndexConfig
 
 from api.db import MIGRATION_LOCK, EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
+from api.graph_threads import GraphThreads
 from api.health import PgHealth
 from api.persistence import (
     PgCorrections,
@@ -30,6 +31,7 @@ from api.persistence import (
     PgTurnLog,
     check_embedder,
 )
+from api.pipelines import RuntimePipelines, build_pipelines, tool_deps
 from api.settings import Settings
 from api.vectors import FileVectorCache
 from graphs.nova import build_nova_graph
@@ -110,6 +112,9 @@ class NovaRuntime:
     corrections: PgCorrections
     threads: PgThreads
     turns: PgTurnLog
+    graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]]
+    graph_threads: GraphThreads
+    pipelines: RuntimePipelines
     _stack: AsyncExitStack
     _corrections_seen: int = 0
     _refit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -172,10 +177,24 @@ class NovaRuntime:
             )
             await memory.prepare_user(settings.user)
             stack.push_async_callback(memory.drain)
-            services = Services(memory=memory, route_log=route_log, health=health, corrections=corrections)
+            graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]] = {}
+
+            def context_for(user_id: str) -> Context:
+                return runtime_context(settings, user_id)
+
+            graph_threads = GraphThreads(pool, graphs, context_for)
+            specs, pipeline_builder = build_pipelines(
+                registry, models or NO_MODEL, tool_deps(settings, memory, memory.workspace)
+            )
+            pipelines = RuntimePipelines(specs, lambda: graph_threads)
+            services = Services(
+                memory=memory, route_log=route_log, health=health, corrections=corrections, pipelines=pipelines
+            )
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"
             )
+            graphs["nova"] = graph
+            graphs["pipeline"] = pipeline_builder.compile(checkpointer=saver, store=store, name="pipeline")
             return cls(
                 settings=settings,
                 graph=graph,
@@ -190,6 +209,9 @@ class NovaRuntime:
                 corrections=corrections,
                 threads=PgThreads(pool),
                 turns=turns,
+                graphs=graphs,
+                graph_threads=graph_threads,
+                pipelines=pipelines,
                 _stack=stack,
                 _corrections_seen=pairs[-1][0] if pairs else 0,
             )
@@ -209,11 +231,7 @@ class NovaRuntime:
 
     def context(self, user_id: str | None = None) -> Context:
         """Return the per-run context for a user."""
-        return Context(
-            user_id=user_id or self.settings.user,
-            router_mode=self.settings.resolved_router_mode(),
-            max_tokens=self.settings.llm_max_tokens,
-        )
+        return runtime_context(self.settings, user_id or self.settings.user)
 
     async def refresh_corrections(self) -> None:
         """Learn corrections recorded since the last turn (by this or another process)."""
@@ -298,6 +316,11 @@ class NovaRuntime:
             as_node="record_memory",
         )
         return error
+
+
+def runtime_context(settings: Settings, user_id: str) -> Context:
+    """Return the per-run context of a user under these settings."""
+    return Context(user_id=user_id, router_mode=settings.resolved_router_mode(), max_tokens=settings.llm_max_tokens)
 
 
 async def _stream(

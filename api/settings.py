@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     memory_extractor: Literal["rules", "model"] = Field(default="rules", description="memory extraction")
     memory_core_tokens: int = Field(default=400, description="token budget of the recalled core profile")
     memory_stale_days: int = Field(default=120, description="core facts unused this long are demotion candidates")
+    erp_project: Path | None = Field(default=None, description="Django project the ERP tools read; unset = sample ERP")
+    erp_issues: Path | None = Field(default=None, description="issues JSON file for issue_fix; unset = sample issues")
+    github_token: str | None = Field(default=None, description="token to read issues from GitHub (issue_fix repo=)")
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub API base URL")
     log_level: str = Field(default="WARNING", description="Python logging level")
 
     @property

@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 
 from nodes.agents import ToolResult, make_choose_tool, make_respond, make_run_tool, route_after_choose_tool
 from nodes.models import ModelLoader, is_transient
+from nodes.pipeline_agent import make_start_pipeline_run
 from nodes.tools import ToolDeps, build_tools
 from state.cards import AgentCard
 from state.context import Context
@@ -78,7 +79,19 @@ def tool_agent_pattern(
     return builder.compile(name=card.id)
 
 
+def pipeline_pattern(
+    card: AgentCard, *, models: ModelLoader, tools: ToolDeps
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """Build a specialist that starts a pipeline (`card.pipeline`, or the one the request names) on its own thread."""
+    builder = StateGraph(ChatAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
+    builder.add_node("start_pipeline_run", make_start_pipeline_run(card, tools.services))
+    builder.add_edge(START, "start_pipeline_run")
+    builder.add_edge("start_pipeline_run", END)
+    return builder.compile(name=card.id)
+
+
 PATTERNS: dict[str, Pattern] = {
     "chat": chat_pattern,
     "tool_agent": tool_agent_pattern,
+    "pipeline": pipeline_pattern,
 }

@@ -315,3 +315,35 @@ def make_finish_pipeline(specs: Mapping[str, PipelineSpec]) -> Callable[[Pipelin
 def is_control_flow(exc: BaseException) -> bool:
     """Return True for LangGraph's interrupts and other bubbling control flow, which are not failures."""
     return isinstance(exc, GraphBubbleUp)
+
+
+def extract_args(spec: PipelineSpec, text: str) -> dict[str, str]:
+    """Find a pipeline's arguments in a chat request through each argument's `extract` pattern."""
+    found: dict[str, str] = {}
+    for arg in spec.args:
+        if arg.extract is None:
+            continue
+        match = re.search(arg.extract, text, re.IGNORECASE)
+        if match and match.group(1):
+            found[arg.name] = match.group(1)
+    return found
+
+
+def describe_outcome(name: str, outcome: Mapping[str, Any]) -> str:
+    """Say in a few lines what a pipeline run did and what the owner can do next."""
+    thread = outcome.get("thread_id", "?")
+    values = outcome.get("values") or {}
+    done = [s for s in values.get("steps") or [] if s.get("status") != "skipped"]
+    lines = [f"Pipeline {name} (thread {thread}):"]
+    lines += [f"- {s['step']}: {s.get('summary', '')}" for s in done]
+    if outcome.get("interrupts"):
+        lines.append(f"Paused for your review: `nova reviews show {thread}`, then approve, edit or reject.")
+    elif outcome.get("error"):
+        err = outcome["error"]
+        lines.append(f"Stopped at {err.get('step')}: {err.get('error')}")
+        lines.append(f"Earlier steps' outputs are kept; after fixing the cause: `nova pipeline resume {thread}`.")
+    elif values.get("status") == "done":
+        lines.append(f"Done. Result: {_text(values.get('result'))}")
+    else:
+        lines.append(f"Ended with status {values.get('status')}.")
+    return "\n".join(lines)

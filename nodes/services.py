@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from state.memory import MemoryRef
+from state.pipeline import PipelineSpec
 from state.routing import RouteDecision
 
 
@@ -71,6 +72,30 @@ class HealthPort(Protocol):
         ...
 
 
+class PipelinePort(Protocol):
+    """Pipelines a conversation can start; each runs on its own thread so its review gate waits in the inbox."""
+
+    def definitions(self) -> dict[str, PipelineSpec]:
+        """Return the loaded pipeline definitions by name."""
+        ...
+
+    async def start(self, ref: TurnRef, name: str, args: dict[str, str]) -> dict[str, Any]:
+        """Run a pipeline to its end, its review gate or its failure; return the outcome as JSON."""
+        ...
+
+
+class NullPipelines:
+    """No pipelines in this process (graphs compiled without persistence)."""
+
+    def definitions(self) -> dict[str, PipelineSpec]:
+        """Return nothing."""
+        return {}
+
+    async def start(self, ref: TurnRef, name: str, args: dict[str, str]) -> dict[str, Any]:
+        """Refuse: there is nowhere to run it."""
+        raise RuntimeError("pipelines are not available in this process; use `nova pipeline run`")
+
+
 class NullRouteLog:
     """A routing log that keeps nothing (graphs compiled without persistence, e.g. for Studio)."""
 
@@ -130,6 +155,7 @@ class Services:
     route_log: RouteLogPort
     health: HealthPort
     corrections: CorrectionsPort = field(default_factory=NullCorrections)
+    pipelines: PipelinePort = field(default_factory=NullPipelines)
 
     @classmethod
     def null(cls) -> Services:

@@ -34,6 +34,7 @@ class AgentCard(BaseModel):
     review: ReviewPolicy = "none"
     system_prompt: str = ""
     max_steps: int = Field(default=6, ge=1, le=20)
+    pipeline: str | None = None
 
     @field_validator("id")
     @classmethod
