@@ -23,7 +23,7 @@ from nodes.erp.schema import extract_schema
 from nodes.erp.tenancy_audit import audit_tenancy
 from nodes.pipeline import PipelineTool, StepCall, StepError, StepRefused
 from nodes.services import MemoryPort, TurnRef
-from nodes.workspace import Workspace
+from nodes.workspace import Project, Workspace
 
 GIT_TIMEOUT_S = 20.0
 MAX_DIFF_CHARS = 60_000
@@ -384,6 +384,12 @@ def git_log(deps: PipelineToolDeps) -> PipelineTool:
     return run
 
 
+def _fuzzy_project(workspace: Workspace, wanted: str) -> Project | None:
+    key = wanted.casefold()
+    hits = [p for p in workspace.projects if key in p.slug or any(key in n.casefold() for n in p.names())]
+    return hits[0] if len(hits) == 1 else None
+
+
 def project_context(deps: PipelineToolDeps) -> PipelineTool:
     """Gather a project's context (or every project's): the workspace entry and what memory holds about it."""
 
@@ -393,7 +399,7 @@ def project_context(deps: PipelineToolDeps) -> PipelineTool:
         wanted = str(inputs.get("project") or "all")
         projects = deps.workspace.projects
         if wanted != "all":
-            project = deps.workspace.project(wanted)
+            project = deps.workspace.project(wanted) or _fuzzy_project(deps.workspace, wanted)
             if project is None:
                 known = [p.slug for p in projects]
                 raise StepRefused(f"unknown project {wanted!r}; the workspace has {known}")

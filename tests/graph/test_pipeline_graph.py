@@ -263,3 +263,134 @@ async def test_unknown_issue_is_refused_without_retrying(issue_fix: tuple[Any, S
     graph, _ = issue_fix
     with pytest.raises(ValueError, match=r"no issue #999 in .*issues.json; open issues: \[101"):
         await graph.ainvoke({"pipeline": "issue_fix", "args": {"issue": "999"}}, cfg(), context=Context())
+
+
+class RecordingMemory(NullMemory):
+    def __init__(self) -> None:
+        self.remembered: list[tuple[str, str]] = []
+
+    async def remember(self, ref: Any, text: str) -> str:
+        self.remembered.append((ref.thread_id, text))
+        return f"stored: {text}"
+
+
+def graph_with(tmp_path: Path, registry: Registry, model: ScriptedModel, **deps: Any) -> Any:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from nodes.workspace import load_workspace
+
+    options: dict[str, Any] = {
+        "memory": NullMemory(),
+        "workspace": load_workspace(ROOT / "graphs" / "workspace" / "sample.toml"),
+        "erp_project": SAMPLE,
+        "issues_file": SAMPLE / "issues.json",
+        "output_dir": tmp_path / "out",
+        **deps,
+    }
+    tools = build_pipeline_tools(PipelineToolDeps(**options))
+    specs = load_pipelines(agents=registry.ids, tools=tools)
+    return build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
+        checkpointer=InMemorySaver()
+    )
+
+
+def git(repo: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+async def test_release_notes_group_the_commits_between_two_refs(tmp_path: Path, registry: Registry) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.email", "t@example.com")
+    git(repo, "config", "user.name", "T")
+    for i, subject in enumerate(
+        ["chore: start", "feat: branch filter on invoices", "fix(orders): 404 on other branch", "tidy"]
+    ):
+        (repo / f"f{i}.txt").write_text(subject)
+        git(repo, "add", ".")
+        git(repo, "commit", "-q", "-m", subject)
+        if i == 0:
+            git(repo, "tag", "v1.0")
+    model = ScriptedModel(["## Features\n- Invoices are filtered by branch"])
+    graph = graph_with(tmp_path, registry, model)
+    out = await graph.ainvoke(
+        {"pipeline": "release_notes", "args": {"repo": str(repo), "from": "v1.0"}}, cfg(), context=Context()
+    )
+    assert out["status"] == "done" and text_of(out["result"]).startswith("## Features")
+    prompt = model.seen[0][-1].content
+    assert "## Features\n- branch filter on invoices" in prompt and "## Fixes\n- 404 on other branch" in prompt
+    assert "## Other changes\n- tidy" in prompt and "start" not in prompt.split("## Features")[1]
+    with pytest.raises(ValueError, match="rev-parse"):
+        await graph.ainvoke(
+            {"pipeline": "release_notes", "args": {"repo": str(repo), "from": "v9"}}, cfg(), context=Context()
+        )
+
+
+async def test_knowledge_capture_stores_each_entry_with_provenance(tmp_path: Path, registry: Registry) -> None:
+    memory = RecordingMemory()
+    lines = '{"topic": "brush parts", "statement": "Sweeper brushes from Kleen are superseded by KB-220."}\n'
+    lines += '{"topic": "stock", "statement": "Keep two spare hydraulic pumps per depot."}'
+    graph = graph_with(tmp_path, registry, ScriptedModel([lines]), memory=memory)
+    config = cfg()
+    notes = "Interview with Dave. Sweeper brushes from Kleen are superseded. Keep two pumps per depot."
+    out = await graph.ainvoke({"pipeline": "knowledge_capture", "args": {"notes": notes}}, config, context=Context())
+    assert out["status"] == "done" and out["result"] == "stored 2 entr(ies)"
+    assert [t for t, _ in memory.remembered] == [config["configurable"]["thread_id"]] * 2
+    assert "superseded by KB-220" in memory.remembered[0][1]
+
+
+async def test_knowledge_capture_falls_back_to_sentences_when_the_model_answer_is_unusable(
+    tmp_path: Path, registry: Registry
+) -> None:
+    memory = RecordingMemory()
+    graph = graph_with(tmp_path, registry, ScriptedModel(["Sure! Here are your entries."]), memory=memory)
+    notes = "The KB-220 brush fits every Kleen sweeper. Pumps fail after about 4000 hours of use."
+    out = await graph.ainvoke({"pipeline": "knowledge_capture", "args": {"notes": notes}}, cfg(), context=Context())
+    assert out["result"] == "stored 2 entr(ies)"
+    assert any("4000 hours" in text for _, text in memory.remembered)
+
+
+async def test_client_update_is_final_only_after_review(tmp_path: Path, registry: Registry) -> None:
+    model = ScriptedModel(["Dear Hartley, the portal is live.", "Dear Hartley, the portal went live on Monday."])
+    graph = graph_with(tmp_path, registry, model)
+    config = cfg()
+    await graph.ainvoke({"pipeline": "client_update", "args": {"project": "hartley"}}, config, context=Context())
+    state = await graph.aget_state(config)
+    request = state.interrupts[0].value
+    assert request["action_request"]["action"] == "publish_text"
+    assert request["action_request"]["args"]["text"] == "Dear Hartley, the portal is live."
+    assert not (tmp_path / "out" / "client_update").exists(), "nothing is final before the review"
+    await graph.ainvoke(Command(resume={"type": "respond", "args": "say which day"}), config, context=Context())
+    state = await graph.aget_state(config)
+    assert state.interrupts[0].value["action_request"]["args"]["text"].endswith("on Monday.")
+    edited = "Dear Hartley, the portal went live on Monday 3 March."
+    out = await graph.ainvoke(Command(resume={"type": "edit", "args": {"text": edited}}), config, context=Context())
+    assert out["status"] == "done" and text_of(out["result"]).strip() == edited
+
+
+async def test_digest_covers_every_project_and_unknown_projects_are_refused(tmp_path: Path, registry: Registry) -> None:
+    model = ScriptedModel(["AIREP: on track. Find a Sign: listing model live."])
+    graph = graph_with(tmp_path, registry, model)
+    out = await graph.ainvoke({"pipeline": "digest", "args": {"period": "weekly"}}, cfg(), context=Context())
+    assert out["status"] == "done" and "AIREP" in text_of(out["result"])
+    prompt = model.seen[0][-1].content
+    assert "weekly digest" in prompt and "### AIREP (airep" in prompt and "### Find a Sign" in prompt
+    with pytest.raises(ValueError, match="unknown project 'zzz'"):
+        await graph.ainvoke({"pipeline": "digest", "args": {"project": "zzz"}}, cfg(), context=Context())
+
+
+def test_chat_requests_pick_a_pipeline_and_its_arguments(registry: Registry, tmp_path: Path) -> None:
+    from nodes.pipeline import extract_args
+    from nodes.pipeline_agent import pick_pipeline
+
+    specs = load_pipelines(agents=registry.ids, tools=tools_for(tmp_path))
+    run_card = registry.get("pipeline.run")
+    assert pick_pipeline(run_card, specs, "run the fix pipeline on issue 101") is specs["issue_fix"]
+    assert pick_pipeline(run_card, specs, "make the release notes from v1.2 to v1.3") is specs["release_notes"]
+    assert pick_pipeline(run_card, specs, "run something") is None
+    assert extract_args(specs["issue_fix"], "take ticket #118 through the fix") == {"issue": "118"}
+    assert extract_args(specs["release_notes"], "release notes from v1.2 to v1.3") == {"from": "v1.2", "to": "v1.3"}
+    assert extract_args(specs["digest"], "my weekly digest please") == {"period": "weekly"}
