@@ -64,3 +64,19 @@ def _build_nova() -> Any:
 
 
 nova = _build_nova()
+
+
+def _build_pipeline() -> Any:
+    from api.pipelines import build_pipelines, tool_deps
+    from nodes.services import NullMemory
+    from nodes.workspace import load_workspace
+
+    settings = get_settings()
+    from api.memory_cli import workspace_path
+
+    deps = tool_deps(settings, NullMemory(), load_workspace(workspace_path(settings)))
+    _, builder = build_pipelines(load_roster(), LazyModels(), deps)
+    return builder.compile(name="pipeline")
+
+
+pipeline = _build_pipeline()

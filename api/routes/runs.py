@@ -16,6 +16,8 @@ from api.run_store import RunNotActive, ThreadBusy, run_json
 from api.runs import LocalRun, RunSpec
 from api.schemas import THREAD_ID_RE, ErrorBody, Run, RunCreate, RunStatus
 from api.threads import ThreadExists, interrupts_of, jsonable
+from nodes.review import ReviewAnswerError, parse_decision
+from state.review import ReviewRequest
 
 router = APIRouter(
     tags=["runs"],
@@ -52,6 +54,22 @@ async def _check_command(api: ApiDep, entry: GraphEntry, thread_id: str, body: R
         raise HTTPException(
             422, f"{len(pending)} interrupts are pending: resume with an object keyed by interrupt id {sorted(pending)}"
         )
+    answers = resume if keyed else {next(iter(pending)): resume}
+    for intr in interrupts_of(snapshot):
+        if intr["id"] in answers:
+            _check_review_answer(intr["value"], answers[intr["id"]])
+
+
+def _check_review_answer(value: Any, answer: Any) -> None:
+    """Refuse, with the reason, an answer a review gate would not accept (instead of silently asking again)."""
+    try:
+        request = ReviewRequest.model_validate(value)
+    except ValueError:
+        return  # not a review gate: any resume value is the graph's to interpret
+    try:
+        parse_decision(request, answer)
+    except ReviewAnswerError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def _spec(api: ApiDep, user: str, entry: GraphEntry, thread_id: str, body: RunCreate, temporary: bool) -> RunSpec:

@@ -287,6 +287,29 @@ async def test_interrupt_list_review_and_resume(alice: LangGraphClient, http: ht
     assert sorted(done["answers"]) == ["a", "b"]
 
 
+async def test_pipeline_gate_over_http_resume_and_failed_step(alice: LangGraphClient, http: httpx.AsyncClient) -> None:
+    tid = (await alice.threads.create(graph_id="pipeline"))["thread_id"]
+    paused = await alice.runs.wait(tid, "pipeline", input={"pipeline": "issue_fix", "args": {"issue": "101"}})
+    (pending,) = paused["__interrupt__"]
+    assert pending["value"]["action_request"]["action"] == "apply_patch"
+    assert "for_branch(request.branch)" in pending["value"]["action_request"]["args"]["diff"]
+    reviews = (await http.get("/nova/reviews")).json()["reviews"]
+    assert any(r["thread_id"] == tid and r["graph_id"] == "pipeline" for r in reviews)
+    await fails(422, alice.runs.wait(tid, "pipeline", command={"resume": {"type": "approve"}}))
+    done = await alice.runs.wait(tid, "pipeline", command={"resume": {"type": "accept"}})
+    assert done["status"] == "done" and done["result"].endswith(".patch")
+    assert (await alice.threads.get(tid))["status"] == "idle"
+
+    broken = (await alice.threads.create(graph_id="pipeline"))["thread_id"]
+    run = await alice.runs.create(broken, "pipeline", input={"pipeline": "issue_fix", "args": {"issue": "106"}})
+    await alice.runs.join(broken, run["run_id"])
+    assert (await alice.runs.get(broken, run["run_id"]))["status"] == "error"
+    state = await alice.threads.get_state(broken)
+    assert state["next"] == ["issue_fix.check_patch"]
+    assert "no diff to check" in (state["tasks"][0]["error"] or "")
+    assert {"read_issue", "gather_context", "draft_fix"} <= set(state["values"]["outputs"])
+
+
 async def test_other_users_threads_answer_404(alice: LangGraphClient, bob: LangGraphClient) -> None:
     tid = (await alice.threads.create())["thread_id"]
     run = await alice.runs.create(tid, "nova", input=human("what is the capital of Peru?"))

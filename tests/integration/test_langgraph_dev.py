@@ -46,7 +46,7 @@ def dev_server(nova_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
 def test_langgraph_dev_serves_nova_and_the_sdk_runs_it(dev_server: str) -> None:
     client = get_sync_client(url=dev_server)
     assistants = client.assistants.search()
-    assert {a["graph_id"] for a in assistants} >= {"nova"}
+    assert {a["graph_id"] for a in assistants} >= {"nova", "pipeline"}
     thread = client.threads.create()
     out = client.runs.wait(
         thread["thread_id"],
