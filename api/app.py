@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import KeyRing
 from api.catalog import build_catalog
 from api.deps import Api, ApiSettings, current_user
-from api.routes import assistants, info, nova, runs, store, threads
+from api.routes import assistants, info, memory, nova, runs, store, threads
 from api.runs import RunManager
 from api.runtime import NovaRuntime
 from api.settings import Settings, get_settings
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
 
     authed = [Depends(current_user)]
     app.include_router(info.public)
-    for module in (info, assistants, threads, runs, store, nova):
+    for module in (info, assistants, threads, runs, store, nova, memory):
         app.include_router(module.router, dependencies=authed)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=authed)

@@ -18,6 +18,9 @@ from rich.table import Table
 from api.settings import Settings
 
 if TYPE_CHECKING:  # the CLI builds its parser on every start: heavy modules load only when a command runs
+    from langgraph.graph import StateGraph
+
+    from api.runtime import NovaRuntime
     from nodes.embeddings import Embedder
     from nodes.memory import MemoryStore
     from nodes.memory_eval import MemoryEvalReport
@@ -136,6 +139,7 @@ def add_memory_commands(subparsers: Any) -> None:
     curate.add_argument("--apply", action="store_true", help="merge, demote and promote (never resolves conflicts)")
     curate.add_argument("--stale-days", type=int)
     curate.add_argument("--json", action="store_true")
+    curate.add_argument("--no-review", action="store_true", help="only report conflicts; raise no review gate")
 
 
 @asynccontextmanager
@@ -165,6 +169,8 @@ async def run_memory_command(args: argparse.Namespace, settings: Settings) -> in
     from nodes.workspace import WorkspaceError
 
     try:
+        if args.memory_action == "curate":
+            return await _curate(args, settings)
         async with open_memory(settings) as store:
             await store.prepare_user(settings.user)
             return await _dispatch(store, args, settings.user)
@@ -263,24 +269,119 @@ async def _dispatch(store: MemoryStore, args: argparse.Namespace, user: str) -> 
         report = await store.import_lines(user, args.file.read_text(encoding="utf-8").splitlines())
         console.print(f"Imported {report.created} memories ({report.skipped} already present).")
         return 0
-    if action == "curate":
-        curation = await store.curate(user, apply=args.apply, stale_days=args.stale_days)
-        if args.json:
-            payload = {"findings": [asdict(f) for f in curation.findings], "applied": curation.applied}
-            print(json.dumps(payload, indent=2))
-            return 0
-        table = Table("finding", "ids", "subject", "memories", "action", title="memory curation")
-        for f in curation.findings:
-            table.add_row(f.kind, " ".join(i[:8] for i in f.ids), f.subject, "\n".join(f.texts), f.action)
-        console.print(table if curation.findings else "Nothing to curate.")
-        if args.apply:
-            console.print(f"Applied {curation.applied} change(s); conflicts are left for you to decide.")
-        elif curation.findings:
-            console.print(
-                "Run `nova memory curate --apply` to merge, demote and promote; resolve conflicts with forget."
-            )
-        return 0
     raise MemoryInputError(f"unknown memory action {action!r}")
+
+
+# ---------------------------------------------------------------------------- curation and its review gate
+
+CURATE_GRAPH_ID = "memory_curate"
+
+
+def memory_store_for(rt: NovaRuntime) -> MemoryStore:
+    """Return the runtime's memory store, or one over its pool and embedder (rules extractor, no model)."""
+    existing = getattr(rt, "memory", None)
+    if existing is not None:
+        store: MemoryStore = existing
+        return store
+    return build_memory_store(rt.settings, rt.pool, rt.embed)
+
+
+def memory_curate_graph(rt: NovaRuntime) -> StateGraph[Any, Any, Any, Any]:
+    """Return the uncompiled curation graph over the runtime's memory (served as graph id `memory_curate`)."""
+    from graphs.memory_curate import build_memory_curate_graph
+
+    return build_memory_curate_graph(memory_store_for(rt))
+
+
+async def start_curate_review(rt: NovaRuntime, user: str, *, limit: int | None = None) -> tuple[str, dict[str, Any]]:
+    """Run the curation graph on a new thread of the user's until its first gate; return (thread id, state values).
+
+    The thread is recorded like an HTTP thread of graph `memory_curate`, so the review lists and the runs API
+    find it, and is marked `interrupted` while a conflict awaits a decision.
+    """
+    from langchain_core.runnables import RunnableConfig
+
+    from api.catalog import assistant_id_for
+    from api.threads import ApiThreads
+
+    thread_id = str(uuid.uuid4())
+    meta = {"graph_id": CURATE_GRAPH_ID, "assistant_id": assistant_id_for(CURATE_GRAPH_ID), "source": "cli"}
+    threads = ApiThreads(rt.pool)
+    await threads.create(thread_id, user, meta, if_exists="raise")
+    await threads.set_title_once(thread_id, "memory curation: conflicts to resolve")
+    graph = memory_curate_graph(rt).compile(checkpointer=rt.saver, store=rt.store, name=CURATE_GRAPH_ID)
+    config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "metadata": {"user_id": user, **meta}}
+    await graph.ainvoke({"limit": limit} if limit else {}, config, context=rt.context(user))
+    state = await graph.aget_state(config)
+    status = "interrupted" if state.interrupts else "idle"
+    async with rt.pool.connection() as conn:
+        await conn.execute(
+            "UPDATE nova_threads SET status = %s, updated_at = now() WHERE thread_id = %s AND user_id = %s",
+            (status, thread_id, user),
+        )
+    values: dict[str, Any] = dict(state.values) if isinstance(state.values, dict) else {}
+    values["pending"] = [i.value for i in state.interrupts]
+    return thread_id, values
+
+
+async def _curate(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `nova memory curate`: report, optionally apply merges, and raise unresolved conflicts at a gate."""
+    from api.runtime import NovaRuntime
+
+    user = settings.user
+    async with await NovaRuntime.open(settings, need_model=False, progress=_say) as rt:
+        store = memory_store_for(rt)
+        curation = await store.curate(user, apply=args.apply, stale_days=args.stale_days)
+        conflicts = curation.count("conflict")
+        thread_id: str | None = None
+        values: dict[str, Any] = {}
+        if conflicts and not args.no_review:
+            thread_id, values = await start_curate_review(rt, user)
+    if args.json:
+        payload: dict[str, Any] = {"findings": [asdict(f) for f in curation.findings], "applied": curation.applied}
+        payload["review"] = (
+            {"thread_id": thread_id, "conflicts": len(values.get("conflicts", [])), "pending": values["pending"]}
+            if thread_id
+            else None
+        )
+        print(json.dumps(payload, indent=2, default=str))
+        return 0
+    table = Table("finding", "ids", "subject", "memories", "action", title="memory curation")
+    for f in curation.findings:
+        table.add_row(f.kind, " ".join(i[:8] for i in f.ids), f.subject, "\n".join(f.texts), f.action)
+    console.print(table if curation.findings else "Nothing to curate.")
+    if args.apply:
+        console.print(f"Applied {curation.applied} change(s); conflicts are left for you to decide.")
+    elif len(curation.findings) > conflicts:
+        console.print("Run `nova memory curate --apply` to merge duplicates, demote stale and promote used facts.")
+    if thread_id and values.get("pending"):
+        raised = values.get("conflicts", [])
+        console.print(
+            f"\n[bold]{len(raised)} conflict(s) await your decision[/bold], one at a time, in thread {thread_id}."
+        )
+        _print_conflict(values["pending"][0])
+        console.print(
+            f"  accept the suggestion:   nova reviews approve {thread_id}\n"
+            f'  keep another memory:     nova reviews edit {thread_id} \'{{"keep": "<id>"}}\'\n'
+            f'  store a corrected fact:  nova reviews edit {thread_id} \'{{"text": "..."}}\'\n'
+            f"  leave as is:             nova reviews reject {thread_id}"
+        )
+    elif conflicts and thread_id:
+        console.print("The conflicts were settled or kept by earlier reviews; nothing to decide.")
+    elif conflicts:
+        console.print("Conflicts were not raised for review (--no-review).")
+    return 0
+
+
+def _print_conflict(payload: dict[str, Any]) -> None:
+    args = payload.get("action_request", {}).get("args", {})
+    table = Table("id", "valid from", "method", "thread", "text", title=f"conflict: {args.get('subject', '?')}")
+    for m in args.get("memories", []):
+        prov = m.get("provenance", {})
+        table.add_row(m["id"][:8], m["valid_from"][:16], prov.get("method", ""), prov.get("thread_id") or "", m["text"])
+    console.print(table)
+    suggestion = args.get("suggestion", {})
+    console.print(f"Suggestion: {suggestion.get('reason', '')}")
 
 
 def _print_records(records: list[MemoryRecord], *, as_json: bool, show_status: bool) -> None:

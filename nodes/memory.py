@@ -69,8 +69,9 @@ log = logging.getLogger(__name__)
 
 ExtractorChoice = Literal["rules", "model"]
 MAX_MESSAGE_CHARS = 20_000
-SLOT_PREFIXES = ("user/pref/", "user/is/")
+SLOT_PREFIXES = ("user/pref/", "user/is/", "user/habit/")
 SLOT_SIMILARITY = 0.9  # E5 passages: same-topic restatements 0.92-0.97, different topics 0.83-0.87
+PRONOUN_HINT_RE = re.compile(r"(?:^|[.!?;,]\s*|\b(?:actually|and|but|oh|so)\s+)(?:it|that|she|he|they)\b", re.I)
 SIMILARITY_FLOOR = 0.70  # E5 cosine between unrelated texts sits around 0.70-0.78; ranking stretches above it
 
 
@@ -310,12 +311,28 @@ class MemoryStore(MemoryAdmin):
         if len(text) > MAX_MESSAGE_CHARS:
             return [f"skipped: message longer than {MAX_MESSAGE_CHARS} characters"]
         await self.prepare_user(ref.user_id)
-        hints: list[str] = []
-        if self.extractor is not self.rules:
-            hits = await self.search(ref.user_id, text, limit=8)
-            hints = [f"{h.subject}: {h.text}" for h in hits]
-        candidates = await self.extractor.extract(text, hints)
+        if self.extractor is self.rules:
+            candidates = self.rules.extract_sync(text, context=await self._thread_context(ref, text))
+            return await self._apply_all(ref, candidates)
+        hits = await self.search(ref.user_id, text, limit=8)
+        candidates = await self.extractor.extract(text, [f"{h.subject}: {h.text}" for h in hits])
         return await self._apply_all(ref, candidates)
+
+    async def _thread_context(self, ref: TurnRef, text: str) -> str:
+        """Return the thread's latest live memory when the message may lean on it ("it's now ...", "she ...").
+
+        Only a memory from the last 30 minutes: a pronoun refers to what was just said, not to last week.
+        """
+        if not ref.thread_id or not PRONOUN_HINT_RE.search(text):
+            return ""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT text FROM memories WHERE user_id = %s AND thread_id = %s AND {LIVE}"
+                " AND created_at > now() - interval '30 minutes' ORDER BY created_at DESC LIMIT 1",
+                (ref.user_id, ref.thread_id),
+            )
+            row = await cur.fetchone()
+        return str(row["text"]) if row else ""
 
     async def remember(self, ref: TurnRef, text: str) -> str:
         """Store an explicit memory (the chat agents' tool) and say what happened."""

@@ -27,6 +27,7 @@ from nodes.embeddings import Embedder, passage_matrix, query_matrix
 from nodes.memory_records import (
     COLUMNS,
     LIVE,
+    Conflict,
     ConnectionFactory,
     CurationReport,
     Finding,
@@ -36,13 +37,20 @@ from nodes.memory_records import (
     MemoryExport,
     MemoryInputError,
     MemoryRecord,
+    MemoryTooLong,
     UnknownMemory,
     UnknownSubject,
     age_days,
     as_aware,
     vector_literal,
 )
-from nodes.memory_rules import is_free_subject, normalise_text, normalise_value, same_subject_family
+from nodes.memory_rules import (
+    MAX_MEMORY_CHARS,
+    is_free_subject,
+    normalise_text,
+    normalise_value,
+    same_subject_family,
+)
 from state.memory import MemoryTier
 
 log = logging.getLogger(__name__)
@@ -143,6 +151,20 @@ class MemoryAdmin:
                 params,
             )
             return [MemoryRecord.from_row(r) for r in await cur.fetchall()]
+
+    async def counts(self, user_id: str) -> dict[str, int]:
+        """Return how many memories a user has: live core and archive, superseded, discarded, and in all."""
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "SELECT count(*) FILTER (WHERE status = 'active' AND tier = 'core') AS core,"
+                " count(*) FILTER (WHERE status = 'active' AND tier = 'archive') AS archive,"
+                " count(*) FILTER (WHERE status = 'superseded' AND tier <> 'discarded') AS superseded,"
+                " count(*) FILTER (WHERE tier = 'discarded') AS discarded, count(*) AS total"
+                " FROM memories WHERE user_id = %s",
+                (user_id,),
+            )
+            row = await cur.fetchone()
+        return {k: int(v) for k, v in (row or {}).items()}
 
     async def show(self, user_id: str, memory_id: str) -> MemoryDetail:
         """Return a memory with its supersession links and its events."""
@@ -483,6 +505,177 @@ class MemoryAdmin:
                     continue
                 applied += 1
         return applied
+
+    # ---------------------------------------------------------------- conflicts (the review gate's operations)
+
+    async def conflicts(self, user_id: str) -> list[Conflict]:
+        """Return the conflicts curation cannot decide alone, grouped by subject, minus those the owner kept.
+
+        Each conflict suggests keeping the pinned memory, else the newest statement, and superseding the rest.
+        """
+        report = await self.curate(user_id)
+        groups: list[set[str]] = []
+        for f in report.findings:
+            if f.kind != "conflict":
+                continue
+            ids = set(f.ids)
+            touching = [g for g in groups if g & ids]
+            for g in touching:
+                ids |= g
+                groups.remove(g)
+            groups.append(ids)
+        if not groups:
+            return []
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM memories WHERE user_id = %s AND id = ANY(%s::uuid[])",
+                (user_id, sorted(set().union(*groups))),
+            )
+            by_id = {str(r["id"]): MemoryRecord.from_row(r) for r in await cur.fetchall()}
+            await cur.execute(
+                "SELECT DISTINCT detail->'ids' AS ids FROM memory_events"
+                " WHERE user_id = %s AND action = 'conflict_kept'",
+                (user_id,),
+            )
+            kept = {frozenset(r["ids"] or ()) for r in await cur.fetchall()}
+        out = []
+        for ids in groups:
+            if frozenset(ids) in kept:
+                continue
+            records = sorted((by_id[i] for i in ids if i in by_id), key=lambda r: (r.valid_from, r.created_at))
+            if len(records) < 2:
+                continue
+            pinned = [r for r in records if r.pinned]
+            if len(pinned) == 1:
+                keep, reason = pinned[0], "it is pinned"
+            else:
+                keep = records[-1]
+                reason = f"it is the newest statement (valid from {keep.valid_from:%Y-%m-%d %H:%M})"
+            out.append(Conflict(keep.subject, tuple(records), keep.id, reason))
+        return sorted(out, key=lambda c: c.subject)
+
+    async def resolve_conflict(
+        self,
+        user_id: str,
+        ids: Sequence[str],
+        *,
+        keep: str | None = None,
+        text: str | None = None,
+        reason: str,
+        thread_id: str | None = None,
+    ) -> str:
+        """Settle a conflict without deleting anything; return what happened.
+
+        With `keep`, that memory stays current and the other live ones are superseded by it. With `text`, a
+        new memory (method `review`) on the conflict's subject supersedes all of them. Safe to repeat: a
+        conflict already settled the same way is reported, not settled twice.
+        """
+        if (keep is None) == (text is None):
+            raise MemoryInputError("say which memory stays current (keep) or give the corrected text, not both")
+        body = (text or "").strip()
+        if text is not None and not body:
+            raise MemoryInputError("the corrected text is empty")
+        if len(body) > MAX_MEMORY_CHARS:
+            raise MemoryTooLong(f"a memory holds at most {MAX_MEMORY_CHARS} characters; this one has {len(body)}")
+        wanted = sorted({str(i) for i in ids})
+        if keep is not None and keep not in wanted:
+            raise UnknownMemory(f"{keep!r} is not one of the conflicting memories ({', '.join(wanted)})")
+        vector = (await self.embed_passages([body]))[0] if body else None
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"SELECT {COLUMNS} FROM memories WHERE user_id = %s AND id = ANY(%s::uuid[]) ORDER BY valid_from"
+                " FOR UPDATE",
+                (user_id, wanted),
+            )
+            records = [MemoryRecord.from_row(r) for r in await cur.fetchall()]
+            if len(records) != len(wanted):
+                missing = sorted(set(wanted) - {r.id for r in records})
+                raise UnknownMemory(f"no memory {', '.join(m[:8] for m in missing)}; it was purged or never yours")
+            live = [r for r in records if r.status == "active" and r.tier != "discarded"]
+            if keep is not None:
+                kept = next(r for r in records if r.id == keep)
+                if kept not in live:
+                    return f"not applied: {keep[:8]} is {kept.status}/{kept.tier} now; run `nova memory curate` again"
+                target, new = kept, False
+            else:
+                superseded_to = {r.superseded_by for r in records}
+                replacement = next(iter(superseded_to))
+                if not live and len(superseded_to) == 1 and replacement is not None:
+                    return f"already resolved: {replacement[:8]} replaced them"
+                newest = records[-1]
+                await cur.execute(
+                    "INSERT INTO memories (user_id, namespace, text, norm, kind, subject, value, tier, thread_id,"
+                    " agent_id, method, confidence, pinned, reason, embedding) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                    " %s, %s, %s, 'review', 1.0, %s, %s, %s::vector) RETURNING " + COLUMNS,
+                    (
+                        user_id,
+                        newest.namespace,
+                        body,
+                        normalise_text(body),
+                        newest.kind,
+                        newest.subject,
+                        normalise_value(body),
+                        "core" if any(r.tier == "core" for r in records) else newest.tier,
+                        thread_id or None,
+                        "memory_curate",
+                        any(r.pinned for r in records),
+                        reason,
+                        vector_literal(vector if vector is not None else []),
+                    ),
+                )
+                row = await cur.fetchone()
+                target, new = MemoryRecord.from_row(row), True
+                await self._event(
+                    user_id, target.id, "created", reason, thread_id, {"corrects": wanted, "method": "review"}, cur=cur
+                )
+            losers = [r for r in live if r.id != target.id]
+            if not losers:
+                return f"already resolved: {target.id[:8]} is current ({target.text})"
+            await cur.execute(
+                "UPDATE memories SET status = 'superseded', superseded_by = %s, superseded_at = now(), reason = %s,"
+                " updated_at = now() WHERE id = ANY(%s::uuid[])",
+                (target.id, reason, [r.id for r in losers]),
+            )
+            for r in losers:
+                await self._event(
+                    user_id,
+                    r.id,
+                    "superseded",
+                    f"replaced by {target.id}: {reason}",
+                    thread_id,
+                    {"by": target.id},
+                    cur=cur,
+                )
+        olds = "; ".join(r.text for r in losers)
+        verb = "stored" if new else "kept"
+        return f"{verb} {target.id[:8]} as current: {target.text} (supersedes: {olds})"
+
+    async def note_conflict(
+        self, user_id: str, ids: Sequence[str], comment: str, *, thread_id: str | None = None
+    ) -> str:
+        """Leave a conflict as it is, record the owner's comment on each memory, and stop raising it."""
+        wanted = sorted({str(i) for i in ids})
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute("SELECT id FROM memories WHERE user_id = %s AND id = ANY(%s::uuid[])", (user_id, wanted))
+            found = sorted(str(r["id"]) for r in await cur.fetchall())
+            if found != wanted:
+                raise UnknownMemory("some of the conflicting memories no longer exist; run `nova memory curate` again")
+            await cur.execute(
+                "SELECT 1 FROM memory_events WHERE user_id = %s AND action = 'conflict_kept' AND detail->'ids' = %s",
+                (user_id, Jsonb(wanted)),
+            )
+            if await cur.fetchone() is None:
+                for memory_id in wanted:
+                    await self._event(
+                        user_id,
+                        memory_id,
+                        "conflict_kept",
+                        comment,
+                        thread_id,
+                        {"ids": wanted, "comment": comment},
+                        cur=cur,
+                    )
+        return f"left as is ({len(wanted)} memories), comment recorded: {comment}"
 
     async def ensure_index(self, user_id: str, *, force: bool = False) -> str | None:
         """Give a user with many memories a partial HNSW index of their own; return its name.

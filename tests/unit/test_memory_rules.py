@@ -271,3 +271,97 @@ async def test_model_extractor_falls_back_to_rules_when_the_model_fails() -> Non
     found = await extractor.extract("my home city is Leeds")
     assert [(c.subject, c.method) for c in found] == [("user/home_city", "rules")]
     assert extractor.failures == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "value"),
+    [
+        ("I usually walk the dog before breakfast", "user/habit/walk_dog", "walk dog before breakfast"),
+        (
+            "every Tuesday we review the Nova backlog",
+            "project:nova/habit/review_backlog",
+            "every tuesday review nova backlog",
+        ),
+        (
+            "we always release Find a Sign on Thursdays",
+            "project:findasign/habit/release",
+            "release find sign thursdays",
+        ),
+        ("we never merge on Fridays", "user/habit/merge", "never merge fridays"),
+        ("I call my mum every Sunday", "user/habit/call_mum", "every sunday call my mum"),
+        ("I tend to answer email after lunch", "user/habit/answer_email", "answer email after lunch"),
+    ],
+)
+def test_habits_are_facts_keyed_by_the_activity(rules: RuleExtractor, text: str, subject: str, value: str) -> None:
+    cand = one(rules, text)
+    assert (cand.subject, cand.value, cand.kind, cand.action) == (subject, value, "fact", "remember")
+
+
+def test_a_changed_habit_keeps_its_subject_and_changes_its_value(rules: RuleExtractor) -> None:
+    before = one(rules, "we always release Find a Sign on Thursdays")
+    after = one(rules, "we always release Find a Sign on Tuesdays now")
+    assert before.subject == after.subject and before.value != after.value
+    assert after.text == "We always release Find a Sign on Tuesdays."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I usually forget, haha",
+        "I always think about that",
+        "today I usually skip breakfast",
+        "why do we always do this?",
+        "I'm usually tired",
+        "we always end up here",
+    ],
+)
+def test_vague_or_passing_habits_are_not_extracted(rules: RuleExtractor, text: str) -> None:
+    assert rules.extract_sync(text) == []
+
+
+def test_it_in_the_same_message_refers_to_what_was_just_named(rules: RuleExtractor) -> None:
+    [cand] = rules.extract_sync("The Bristol warehouse hours were 7 to 3. It's now 8 to 4.")
+    assert (cand.subject, cand.value, cand.text) == (
+        "bristol/warehouse_hours",
+        "8 to 4",
+        "The Bristol warehouse hours are 8 to 4.",
+    )
+
+
+def test_it_in_a_later_message_refers_to_the_threads_last_memory(rules: RuleExtractor) -> None:
+    context = "Hartley's support hours are 9 to 5."
+    [cand] = rules.extract_sync("oh, it's changed to 10 to 4", context=context)
+    assert (cand.subject, cand.value) == ("client:hartley/support_hours", "10 to 4")
+    [price] = rules.extract_sync("it now costs £12 a month", context="The Nova hosting plan costs £9 a month.")
+    assert price.subject == one(rules, "The Nova hosting plan costs £9 a month").subject
+    assert price.value == "£12 month"
+
+
+def test_she_he_they_refer_to_the_last_named_person(rules: RuleExtractor) -> None:
+    found = rules.extract_sync("Tom Reeves is my new accountant. He prefers WhatsApp to phone calls.")
+    assert [(c.subject, c.value) for c in found][-1] == ("tom_reeves/contact_preference", "whatsapp to phone calls")
+    [later] = rules.extract_sync("she prefers texts", context="My dentist is Dr Amara Obi.")
+    assert (later.subject, later.text) == ("dr_amara_obi/contact_preference", "Dr Amara Obi prefers texts.")
+    [org] = rules.extract_sync("they use Sage now", context="Ledgerline do the payroll.")
+    assert (org.subject, org.value) == ("ledgerline/uses", "sage")
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("she prefers email", ""),
+        ("it's now raining", "Hartley's support hours are 9 to 5."),
+        ("it's lovely now", "The Nova hosting plan costs £9 a month."),
+        ("they said it was fine", "Ledgerline do the payroll."),
+        ("she says phone calls interrupt her clinic", "Sunita is the practice manager."),
+        ("he thinks so", "Dan Price is the designer."),
+    ],
+)
+def test_pronouns_without_a_usable_referent_store_nothing(rules: RuleExtractor, text: str, context: str) -> None:
+    assert rules.extract_sync(text, context=context) == []
+
+
+def test_we_have_moved_is_not_a_subject_and_note_that_is_a_filler(rules: RuleExtractor) -> None:
+    assert rules.extract_sync("we've moved to the new office") == []
+    cand = one(rules, "note that the Hartley billing contact is Ann Lee")
+    assert (cand.subject, cand.value) == ("client:hartley/billing_contact", "ann lee")
