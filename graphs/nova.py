@@ -1,4 +1,10 @@
-"""The orchestrator: recall -> route -> one specialist subgraph (or a clarifying question) -> memory."""
+"""The orchestrator: recall and route, then one specialist (or a clarifying question) beside the memory write.
+
+Three super-steps per turn, the same as a bare router + specialist graph: the input; recall and routing
+side by side (routing does not read memories) and, when the thread is long, the move of old turns to
+the transcript; the specialist side by side with the memory write path (which reads only the user's
+message). Specialist subgraphs do not checkpoint on their own: a turn's steps are the parent's.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,18 @@ from langgraph.types import RetryPolicy
 
 from graphs.patterns import PATTERNS
 from graphs.registry import Registry
+from nodes.compaction import make_compact_history
 from nodes.models import ModelLoader
 from nodes.router import Router
 from nodes.services import Services
 from nodes.tools import ToolDeps
-from nodes.turn import make_ask_clarification, make_recall_memory, make_record_memory, make_route_request
+from nodes.turn import (
+    make_ask_clarification,
+    make_recall_memory,
+    make_record_memory,
+    make_route_request,
+    route_at_start,
+)
 from state.context import Context
 from state.nova import NovaInput, NovaOutput, NovaState
 
@@ -29,16 +42,18 @@ def build_nova_graph(
     builder.add_node(
         "route_request",
         make_route_request(router, services, models, descriptions),
-        destinations=(*registry.ids, "ask_clarification"),
+        destinations=(*registry.ids, "ask_clarification", "record_memory"),
         retry_policy=DB_RETRY,
     )
     builder.add_node("ask_clarification", make_ask_clarification(descriptions))
     builder.add_node("record_memory", make_record_memory(services), retry_policy=DB_RETRY)
+    builder.add_node("compact_history", make_compact_history(services), retry_policy=DB_RETRY)
     for card in registry:
         builder.add_node(card.id, PATTERNS[card.pattern](card, models=models, tools=tools))
-        builder.add_edge(card.id, "record_memory")
-    builder.add_edge(START, "recall_memory")
-    builder.add_edge("recall_memory", "route_request")
+        builder.add_edge(card.id, END)
+    builder.add_conditional_edges(START, route_at_start, ["recall_memory", "route_request", "compact_history"])
+    builder.add_edge("recall_memory", END)
     builder.add_edge("ask_clarification", END)
     builder.add_edge("record_memory", END)
+    builder.add_edge("compact_history", END)
     return builder

@@ -31,6 +31,7 @@ class AgentInput(TypedDict):
 
     messages: Annotated[list[AnyMessage], add_messages]
     recalled: list[MemoryRef]
+    summary: str | None
 
 
 class AgentOutput(TypedDict):
@@ -60,7 +61,7 @@ def chat_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> Co
     builder.add_node("respond", make_respond(card, models), retry_policy=MODEL_RETRY)
     builder.add_edge(START, "respond")
     builder.add_edge("respond", END)
-    return builder.compile(name=card.id)
+    return builder.compile(name=card.id, checkpointer=False)
 
 
 def tool_agent_pattern(
@@ -76,7 +77,7 @@ def tool_agent_pattern(
     builder.add_conditional_edges("choose_tool", route_after_choose_tool, ["run_tool", "respond"])
     builder.add_edge("run_tool", "choose_tool")
     builder.add_edge("respond", END)
-    return builder.compile(name=card.id)
+    return builder.compile(name=card.id, checkpointer=False)
 
 
 def pipeline_pattern(
@@ -87,7 +88,7 @@ def pipeline_pattern(
     builder.add_node("start_pipeline_run", make_start_pipeline_run(card, tools.services))
     builder.add_edge(START, "start_pipeline_run")
     builder.add_edge("start_pipeline_run", END)
-    return builder.compile(name=card.id)
+    return builder.compile(name=card.id, checkpointer=False)
 
 
 PATTERNS: dict[str, Pattern] = {

@@ -55,14 +55,16 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
     return kept
 
 
-def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef]) -> str:
-    """Compose the specialist's system prompt from its card and the recalled memories."""
+def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef], summary: str | None = None) -> str:
+    """Compose the specialist's system prompt from its card, the recalled memories and the thread summary."""
     prompt = SPECIALIST_FRAME.format(
         agent_id=card.id, description=card.description, system_prompt=card.system_prompt.strip()
     )
     if recalled:
         lines = "\n".join(f"- {m.subject}: {m.text}" for m in recalled)
         prompt += "\n\n" + MEMORY_BLOCK.format(memories=lines)
+    if summary:
+        prompt += "\n\nEarlier in this conversation (older turns, summarised):\n" + summary
     return prompt
 
 
@@ -74,7 +76,7 @@ def make_respond(
     async def respond(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Answer the latest message as this specialist."""
         model = models.for_tier(card.model_tier)
-        system = system_prompt_for(card, state.get("recalled") or [])
+        system = system_prompt_for(card, state.get("recalled") or [], state.get("summary"))
         results: list[ToolResult] = state.get(tool_results_key, []) if tool_results_key else []
         if results:
             system += "\n\nTool results for this request:\n" + "\n".join(
@@ -105,7 +107,7 @@ def make_choose_tool(
         model = models.for_tier(card.model_tier).with_structured_output(ToolChoice, method="json_schema")
         done = "\n".join(f"{r['tool']}({r['input']!r}) -> {r['output'][:400]}" for r in results) or "none yet"
         prompt = SystemMessage(
-            system_prompt_for(card, state.get("recalled") or [])
+            system_prompt_for(card, state.get("recalled") or [], state.get("summary"))
             + "\n\n"
             + TOOL_PLANNER_PROMPT.format(tools=listing)
             + f"\n\nAlready used:\n{done}"

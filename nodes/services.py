@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from langchain_core.messages import AnyMessage
 
 from state.memory import MemoryRef
 from state.pipeline import PipelineSpec
@@ -96,6 +99,21 @@ class NullPipelines:
         raise RuntimeError("pipelines are not available in this process; use `nova pipeline run`")
 
 
+class TranscriptPort(Protocol):
+    """The full transcript of a thread, kept outside the checkpoint once turns are compacted."""
+
+    async def append(self, thread_id: str, messages: Sequence[AnyMessage]) -> None:
+        """Append messages moved out of the thread's state."""
+        ...
+
+
+class NullTranscript:
+    """A transcript that keeps nothing (graphs compiled without persistence)."""
+
+    async def append(self, thread_id: str, messages: Sequence[AnyMessage]) -> None:
+        """Keep nothing."""
+
+
 class NullRouteLog:
     """A routing log that keeps nothing (graphs compiled without persistence, e.g. for Studio)."""
 
@@ -156,6 +174,7 @@ class Services:
     health: HealthPort
     corrections: CorrectionsPort = field(default_factory=NullCorrections)
     pipelines: PipelinePort = field(default_factory=NullPipelines)
+    transcript: TranscriptPort = field(default_factory=NullTranscript)
 
     @classmethod
     def null(cls) -> Services:

@@ -11,6 +11,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from nodes.compaction import needs_compaction
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
 from nodes.router import Router, correction_target
@@ -84,7 +85,8 @@ def make_route_request(
         previous = state.get("route")
         target = correction_target(text, router.ids)
         if target and previous is not None and previous.text and not previous.text.startswith("@"):
-            return await _apply_correction(previous, target, text, runtime.context.user_id)
+            decision = await _apply_correction(previous, target, text, runtime.context.user_id)
+            return Command(goto=_beside(target, state), update={"route": decision, "pending_clarify": None})
         qvec = router.embed_request(text)
         decision = router.decide(
             text, active_agent=state.get("active_agent"), pending_clarify=state.get("pending_clarify"), qvec=qvec
@@ -93,9 +95,9 @@ def make_route_request(
             decision = await rerank_with_model(models, decision, descriptions)
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
         goto = "ask_clarification" if decision.is_clarify else decision.chosen
-        return Command(goto=goto, update={"route": decision, "pending_clarify": None})
+        return Command(goto=_beside(goto, state), update={"route": decision, "pending_clarify": None})
 
-    async def _apply_correction(previous: RouteDecision, target: str, text: str, user_id: str) -> Command[Any]:
+    async def _apply_correction(previous: RouteDecision, target: str, text: str, user_id: str) -> RouteDecision:
         await services.corrections.add(
             user_id=user_id, text=previous.text, correct=target, wrong=previous.chosen, thread_id=_thread_id()
         )
@@ -107,9 +109,26 @@ def make_route_request(
             reason=f"you corrected the last route ({previous.chosen} -> {target}); learned for next time",
         )
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=user_id)
-        return Command(goto=target, update={"route": decision, "pending_clarify": None})
+        return decision
 
     return route_request
+
+
+def _beside(target: str, state: NovaState) -> list[str]:
+    """Return the next step's nodes: the target and, beside it, the memory write path."""
+    return [target, "record_memory"]
+
+
+def route_at_start(state: NovaState) -> list[str]:
+    """Start a turn with recall and routing side by side, and compaction beside them when the thread is long.
+
+    Compaction runs in this first step because no node of it writes messages: a specialist's reply in the
+    same step would otherwise carry the removed messages back in.
+    """
+    nodes = ["recall_memory", "route_request"]
+    if needs_compaction(state.get("messages", [])):
+        nodes.append("compact_history")
+    return nodes
 
 
 def clarify_message(candidates: Sequence[Candidate], descriptions: dict[str, str], limit: int = 3) -> str:

@@ -44,6 +44,7 @@ class NovaState(TypedDict, total=False):
         pending_clarify: Candidate ids offered in a clarifying question, resolved by the next turn.
         recalled: Memories put into this turn's context.
         error: Set when a turn ended because a step failed after its retries.
+        summary: A rolling summary of turns moved out of `messages` into the transcript.
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -52,3 +53,4 @@ class NovaState(TypedDict, total=False):
     pending_clarify: list[str] | None
     recalled: Annotated[list[MemoryRef], replace_list]
     error: TurnError | None
+    summary: str | None

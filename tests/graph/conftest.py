@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
 
 from api.db import open_pool
 from api.runtime import SERDE
+from api.saver import NovaSaver
 from graphs.nova import build_nova_graph
 from graphs.registry import Registry
 from nodes.models import StaticModels
@@ -26,7 +26,7 @@ async def saver(request: pytest.FixtureRequest, pg_admin_url: str) -> AsyncItera
         return
     url = request.getfixturevalue("pg_url")
     async with open_pool(url) as pool:
-        pg = AsyncPostgresSaver(pool, serde=SERDE)
+        pg = NovaSaver(pool, serde=SERDE)
         await pg.setup()
         yield pg
 

@@ -142,3 +142,35 @@ async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> N
         {"user": "kieran", "text": first["route"].text, "correct": "erp.query", "wrong": first["route"].chosen}
     ]
     assert out["messages"][-1].response_metadata["agent"] == "erp.query"
+
+
+class RecordingTranscript:
+    def __init__(self) -> None:
+        self.moved: list[tuple[str, str]] = []
+
+    async def append(self, thread_id: str, messages: Any) -> None:
+        self.moved += [(thread_id, m.text) for m in messages]
+
+
+async def test_long_threads_are_compacted_into_transcript_and_summary(make_graph: Any) -> None:
+    from nodes.compaction import COMPACT_AT
+    from nodes.services import Services
+
+    transcript = RecordingTranscript()
+    model = ScriptedModel(["Done."])
+    graph = make_graph(model, Services.null().__class__(**{**vars(Services.null()), "transcript": transcript}))
+    config = cfg()
+    for i in range(30):
+        await turn(graph, config, f"translate 'invoice number {i}' into German")
+    state = await graph.aget_state(config)
+    messages = state.values["messages"]
+    assert len(messages) <= COMPACT_AT, "the checkpoint carries a bounded window of the thread"
+    assert isinstance(messages[0], HumanMessage)
+    moved = [text for _, text in transcript.moved]
+    assert moved[0] == "translate 'invoice number 0' into German" and len(moved) + len(messages) == 60
+    assert {t for t, _ in transcript.moved} == {config["configurable"]["thread_id"]}
+    summary = state.values["summary"]
+    assert "asked: translate 'invoice number 0' into German" in summary
+    assert (
+        "Earlier in this conversation" in model.seen[-1][0].content and "invoice number 0" in model.seen[-1][0].content
+    )

@@ -1,0 +1,128 @@
+"""Nova's Postgres checkpointer: LangGraph's saver with one commit per super-step and no process-wide lock.
+
+LangGraph's `AsyncPostgresSaver` writes each task's writes as soon as the task finishes and then the
+checkpoint, each statement in its own autocommit transaction, all behind one `asyncio.Lock` per saver,
+even over a pool. For a chat turn that is a dozen fsync'd commits and every thread of the HTTP server
+queued behind one lock. This saver keeps the same tables, SQL and serialisation, and changes when
+things are committed:
+
+- a task's writes wait in memory and are committed together with the checkpoint that follows them,
+  in one transaction (writes of a failed or interrupted step are committed at once, so the failure or
+  the interrupt is on disk and a resume skips the tasks that finished);
+- with a pool, each operation takes its own connection; no lock is shared between threads.
+
+Durability is unchanged where it matters: a checkpoint is on disk (fsync'd commit) before the graph
+moves past it in `sync` durability, and no step whose checkpoint was committed can be lost.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import WRITES_IDX_MAP, ChannelVersions, Checkpoint, CheckpointMetadata
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+_IN_TRANSACTION: contextvars.ContextVar[AsyncConnection[Any] | None] = contextvars.ContextVar(
+    "nova_saver_transaction", default=None
+)
+_FLUSH_NOW = frozenset({"__error__", "__interrupt__"})  # LangGraph's ERROR and INTERRUPT write channels
+WriteKey = tuple[str, str, str]
+PendingWrites = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+class NovaSaver(AsyncPostgresSaver):
+    """`AsyncPostgresSaver` committing each super-step (its writes and its checkpoint) in one transaction."""
+
+    def __init__(self, conn: AsyncConnectionPool[Any] | AsyncConnection[Any], **kwargs: Any) -> None:
+        super().__init__(conn, **kwargs)
+        self._pending: dict[WriteKey, PendingWrites] = {}
+
+    @asynccontextmanager
+    async def _cursor(self, *, pipeline: bool = False) -> AsyncIterator[AsyncCursor[DictRow]]:
+        conn = _IN_TRANSACTION.get()
+        if conn is not None:
+            async with conn.cursor(binary=True, row_factory=dict_row) as cur:
+                yield cur
+        elif isinstance(self.conn, AsyncConnectionPool):
+            async with self.conn.connection() as own, own.cursor(binary=True, row_factory=dict_row) as cur:
+                yield cur
+        else:
+            async with super()._cursor(pipeline=pipeline) as cur:
+                yield cur
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[None]:
+        if not isinstance(self.conn, AsyncConnectionPool):
+            async with self.lock, self.conn.transaction():
+                token = _IN_TRANSACTION.set(self.conn)
+                try:
+                    yield
+                finally:
+                    _IN_TRANSACTION.reset(token)
+            return
+        async with self.conn.connection() as conn, conn.transaction():
+            token = _IN_TRANSACTION.set(conn)
+            try:
+                yield
+            finally:
+                _IN_TRANSACTION.reset(token)
+
+    async def _write_pending(self, batches: PendingWrites) -> None:
+        async with self._cursor() as cur:
+            for query, params in batches:
+                await cur.executemany(query, params)
+
+    async def aput_writes(
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
+    ) -> None:
+        """Hold a task's writes until the next checkpoint; commit at once on an error or an interrupt."""
+        conf = config["configurable"]
+        key: WriteKey = (str(conf["thread_id"]), str(conf["checkpoint_ns"]), str(conf["checkpoint_id"]))
+        query = (
+            self.UPSERT_CHECKPOINT_WRITES_SQL
+            if all(w[0] in WRITES_IDX_MAP for w in writes)
+            else self.INSERT_CHECKPOINT_WRITES_SQL
+        )
+        params = self._dump_writes(key[0], key[1], key[2], task_id, task_path, writes)
+        self._pending.setdefault(key, []).append((query, list(params)))
+        if any(channel in _FLUSH_NOW for channel, _ in writes):
+            batches = self._pending.pop(key, [])
+            async with self._transaction():
+                await self._write_pending(batches)
+
+    async def aput(
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
+    ) -> RunnableConfig:
+        """Commit the writes that led here and the checkpoint itself in one transaction."""
+        conf = config["configurable"]
+        parent = conf.get("checkpoint_id")
+        key: WriteKey = (str(conf["thread_id"]), str(conf.get("checkpoint_ns", "")), str(parent))
+        batches = self._pending.pop(key, []) if parent else []
+        async with self._transaction():
+            if batches:
+                await self._write_pending(batches)
+            return await super().aput(config, checkpoint, metadata, new_versions)
+
+    async def aflush(self, thread_id: str | None = None) -> None:
+        """Commit writes still held (e.g. a run cancelled between a task and its checkpoint)."""
+        keys = [k for k in self._pending if thread_id is None or k[0] == thread_id]
+        for key in keys:
+            batches = self._pending.pop(key, [])
+            if batches:
+                async with self._transaction():
+                    await self._write_pending(batches)
