@@ -21,10 +21,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import KeyRing
+from api.auth import KeyRing, SessionAuth
 from api.catalog import build_catalog
 from api.deps import Api, ApiSettings, current_user
-from api.routes import assistants, info, memory, nova, runs, store, threads
+from api.routes import assistants, info, memory, nova, runs, store, threads, web
 from api.runs import RunManager
 from api.runtime import NovaRuntime
 from api.settings import Settings, get_settings
@@ -172,13 +172,15 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     app.state.keyring = keyring
     app.state.default_user = nova_settings.user
     app.add_middleware(BodyLimit, max_body=options.max_body)
+    app.add_middleware(SessionAuth, keyring=keyring)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
     authed = [Depends(current_user)]
     app.include_router(info.public)
-    for module in (info, assistants, threads, runs, store, nova, memory):
+    app.include_router(web.public)
+    for module in (info, assistants, threads, runs, store, nova, web, memory):
         app.include_router(module.router, dependencies=authed)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=authed)

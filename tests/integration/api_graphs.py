@@ -1,4 +1,4 @@
-"""Small graphs the HTTP tests serve beside Nova (NOVA_API_GRAPHS): a review gate, two gates, a slow node."""
+"""Small graphs the HTTP tests serve beside Nova (NOVA_API_GRAPHS): review gates, two gates, a slow node."""
 
 from __future__ import annotations
 
@@ -96,3 +96,67 @@ sleepy = StateGraph(SleepyState)
 sleepy.add_node("nap", nap)
 sleepy.add_edge(START, "nap")
 sleepy.add_edge("nap", END)
+
+
+PATCH_DIFF = """--- a/nodes/router.py
++++ b/nodes/router.py
+@@ -57,7 +57,7 @@ class Thresholds:
+     min_score: float = 0.2
+-    margin: float = 0.02
++    margin: float = 0.03
+     follow_up_max: float = 0.75
+     clarify_ratio: float = 0.5
+"""
+
+
+class PatchState(TypedDict, total=False):
+    messages: Annotated[list[AnyMessage], add_messages]
+    decision: dict[str, Any] | None
+
+
+async def propose_patch(state: PatchState) -> dict[str, Any]:
+    return {"messages": [AIMessage("I propose widening the router's clarify margin.")]}
+
+
+async def review_patch(state: PatchState) -> dict[str, Any]:
+    request = ReviewRequest(
+        action_request=ActionRequest(
+            action="apply_patch",
+            args={
+                "diff": PATCH_DIFF,
+                "target": "nodes/router.py",
+                "rationale": "Two agents within 0.03 of each other were routed without asking.",
+                "evidence": ["dev set: 4 confident-wrong decisions had margins between 0.02 and 0.03"],
+                "checks": [{"name": "pytest tests/unit", "ok": True, "detail": "212 passed"}],
+                "risk": "low",
+            },
+        ),
+        description="Widen the clarify margin to 0.03",
+    )
+    decision = ReviewDecision.model_validate(interrupt(request.model_dump()))
+    return {"decision": decision.model_dump()}
+
+
+async def apply_patch(state: PatchState) -> dict[str, Any]:
+    decision = state.get("decision") or {}
+    kind = decision.get("type")
+    if kind == "accept":
+        text = "Applied the patch to nodes/router.py."
+    elif kind == "edit":
+        diff = str((decision.get("args") or {}).get("diff", ""))
+        text = f"Applied the edited patch ({len(diff.splitlines())} lines)."
+    elif kind == "respond":
+        text = f"Not applied. Your comment: {decision.get('args')}"
+    else:
+        text = "Ignored."
+    return {"messages": [AIMessage(text)]}
+
+
+patch = StateGraph(PatchState)
+patch.add_node("propose_patch", propose_patch)
+patch.add_node("review_patch", review_patch)
+patch.add_node("apply_patch", apply_patch)
+patch.add_edge(START, "propose_patch")
+patch.add_edge("propose_patch", "review_patch")
+patch.add_edge("review_patch", "apply_patch")
+patch.add_edge("apply_patch", END)
