@@ -373,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_memory_commands(sub)
     add_pipeline_commands(sub)
     add_review_commands(sub)
+    from api.improve import add_improve_command, run_improve_command
+
+    add_improve_command(sub)
+    COMMANDS.setdefault("improve", run_improve_command)
     sub.add_parser("doctor", help="check database, pgvector, embedder and model")
     sub.add_parser("reindex", help="re-embed everything with the configured embedder")
     return p

@@ -202,7 +202,8 @@ class GraphThreads:
         config = _config(thread_id, user_id)
         caught: BaseException | None = None
         try:
-            async for chunk in graph.astream(payload, config, context=self.context_for(user_id), stream_mode="updates"):
+            context = self.context_for(user_id) if graph.builder.context_schema is not None else None
+            async for chunk in graph.astream(payload, config, context=context, stream_mode="updates"):
                 if on_update is None or not isinstance(chunk, dict):
                     continue
                 for node, update in chunk.items():

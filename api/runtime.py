@@ -23,6 +23,7 @@ from langgraph.store.postgres.base import PostgresIndexConfig
 from api.db import MIGRATION_LOCK, EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
 from api.graph_threads import GraphThreads
 from api.health import PgHealth
+from api.improve import IMPROVE_SERDE_TYPES, improve_services
 from api.persistence import (
     PgCorrections,
     PgRouteLog,
@@ -35,6 +36,7 @@ from api.pipelines import RuntimePipelines, build_pipelines, tool_deps
 from api.saver import NovaSaver
 from api.settings import Settings
 from api.vectors import FileVectorCache
+from graphs.improve import build_improve_graph
 from graphs.memory_curate import build_memory_curate_graph
 from graphs.nova import build_nova_graph
 from graphs.patterns import PATTERNS
@@ -57,6 +59,7 @@ SERDE = JsonPlusSerializer(
         ("state.routing", "RouteDecision"),
         ("state.routing", "Candidate"),
         ("state.memory", "MemoryRef"),
+        *IMPROVE_SERDE_TYPES,
     ]
 )
 
@@ -208,6 +211,10 @@ class NovaRuntime:
             graphs["pipeline"] = pipeline_builder.compile(checkpointer=saver, store=store, name="pipeline")
             graphs["memory_curate"] = build_memory_curate_graph(memory).compile(
                 checkpointer=saver, store=store, name="memory_curate"
+            )
+            drafting = models if models is not None and models.kind == "remote" else None
+            graphs["improve"] = build_improve_graph(services=improve_services(pool), models=drafting).compile(
+                checkpointer=saver, store=store, name="improve"
             )
             return cls(
                 settings=settings,

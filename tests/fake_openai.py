@@ -70,7 +70,13 @@ async def chat(request: Request) -> Any:
                     "object": "chat.completion.chunk",
                     "created": int(time.time()),
                     "model": "fake",
-                    "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": piece} if n == 0 else {"content": piece},
+                            "finish_reason": None,
+                        }
+                    ],
                 }
                 yield f"data: {json.dumps(chunk)}\n\n"
             done = {

@@ -1,0 +1,1 @@
+"""The self-improvement loop: scan, select, propose, validate, review, apply, learn (graphs/improve.py)."""
