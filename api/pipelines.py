@@ -120,6 +120,26 @@ class RuntimePipelines:
         return outcome.to_json()
 
 
+@dataclass
+class RuntimeWork:
+    """The work port backed by the runtime's graph threads (curation runs and the review inbox from chat)."""
+
+    threads: Callable[[], GraphThreads]
+
+    async def start(self, ref: TurnRef, graph_id: str, payload: dict[str, Any], title: str) -> dict[str, Any]:
+        """Run a served graph on a new thread of the user's, linked to the conversation."""
+        outcome = await self.threads().start(
+            graph_id, payload, user_id=ref.user_id, title=title, metadata={"origin_thread": ref.thread_id}
+        )
+        return outcome.to_json()
+
+    async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
+        """Return the user's threads waiting at a gate."""
+        from api.reviews import pending_reviews
+
+        return await pending_reviews(self.threads(), user_id)
+
+
 # ---------------------------------------------------------------------------- nova pipeline
 
 

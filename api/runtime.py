@@ -32,7 +32,7 @@ from api.persistence import (
     PgTurnLog,
     check_embedder,
 )
-from api.pipelines import RuntimePipelines, build_pipelines, tool_deps
+from api.pipelines import RuntimePipelines, RuntimeWork, build_pipelines, tool_deps
 from api.saver import NovaSaver
 from api.settings import Settings
 from api.vectors import FileVectorCache
@@ -203,6 +203,7 @@ class NovaRuntime:
                 corrections=corrections,
                 pipelines=pipelines,
                 transcript=transcript,
+                work=RuntimeWork(lambda: graph_threads),
             )
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"

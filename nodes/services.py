@@ -87,6 +87,30 @@ class PipelinePort(Protocol):
         ...
 
 
+class WorkPort(Protocol):
+    """Graph threads a conversation can start or look at: curation runs, work paused at review gates."""
+
+    async def start(self, ref: TurnRef, graph_id: str, payload: dict[str, Any], title: str) -> dict[str, Any]:
+        """Run a served graph on a new thread of the user's until it ends or pauses; return the outcome."""
+        ...
+
+    async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
+        """Return the user's threads waiting at a review gate, newest first."""
+        ...
+
+
+class NullWork:
+    """No graph threads in this process."""
+
+    async def start(self, ref: TurnRef, graph_id: str, payload: dict[str, Any], title: str) -> dict[str, Any]:
+        """Refuse: there is nowhere to run it."""
+        raise RuntimeError(f"graph {graph_id} is not available in this process")
+
+    async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
+        """Return nothing."""
+        return []
+
+
 class NullPipelines:
     """No pipelines in this process (graphs compiled without persistence)."""
 
@@ -175,6 +199,7 @@ class Services:
     corrections: CorrectionsPort = field(default_factory=NullCorrections)
     pipelines: PipelinePort = field(default_factory=NullPipelines)
     transcript: TranscriptPort = field(default_factory=NullTranscript)
+    work: WorkPort = field(default_factory=NullWork)
 
     @classmethod
     def null(cls) -> Services:

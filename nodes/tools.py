@@ -93,7 +93,43 @@ def _system_health(deps: ToolDeps) -> NovaTool:
     return NovaTool("system_health", "Check database, pgvector, embedder, model endpoint, recent failures.", run)
 
 
+def _memory_curate(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        ref = TurnRef(call.user_id, call.thread_id, agent_id=call.agent_id)
+        outcome = await deps.services.work.start(ref, "memory_curate", {}, "memory curation")
+        values = outcome.get("values") or {}
+        if outcome.get("interrupts"):
+            raised = values.get("conflicts") or []
+            count = f"{len(raised)} conflict(s)" if isinstance(raised, list) and raised else "a conflict"
+            return (
+                f"Curation found {count} it cannot settle alone; the first waits for your decision on thread"
+                f" {outcome['thread_id']}: `nova reviews show {outcome['thread_id']}` (or the Reviews page)."
+            )
+        return "Curation found no conflicting memories to settle."
+
+    return NovaTool(
+        "memory_curate", "Audit memory for conflicting facts and raise each one for review (no input needed).", run
+    )
+
+
+def _list_reviews(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        items = await deps.services.work.pending_reviews(call.user_id)
+        if not items:
+            return "Nothing is waiting for your review."
+        lines = []
+        for item in items[:20]:
+            value = item["interrupts"][0]["value"] if item.get("interrupts") else {}
+            action = value.get("action_request", {}).get("action", "?") if isinstance(value, dict) else "question"
+            lines.append(f"- {item['thread_id']} [{item.get('graph_id')}] {action}: {item.get('title', '')}")
+        return "\n".join(lines) + "\nAct with `nova reviews show|approve|edit|reject THREAD` or the Reviews page."
+
+    return NovaTool("list_reviews", "List work paused at review gates (input: optional filter word).", run)
+
+
 TOOLS: dict[str, Callable[[ToolDeps], NovaTool]] = {
+    "memory_curate": _memory_curate,
+    "list_reviews": _list_reviews,
     "memory_search": _memory_search,
     "memory_remember": _memory_remember,
     "memory_forget": _memory_forget,
