@@ -217,6 +217,10 @@ async def cmd_threads(args: argparse.Namespace, settings: Settings) -> int:
         if await nova.threads.owner(args.id) != settings.user:
             err.print(f"[red]no thread {args.id}[/red]")
             return 1
+        for row in await nova.transcript.read(args.id):  # turns compaction moved out of the live state
+            who = "you" if row["role"] == "human" else row["agent"] or "nova"
+            console.print(f"[bold]{who} ›[/bold] ", end="")
+            console.print(row["content"], markup=False)
         state = await nova.graph.aget_state({"configurable": {"thread_id": args.id}})
         for msg in state.values.get("messages", []):
             who = "you" if msg.type == "human" else (msg.response_metadata or {}).get("agent", msg.name or "nova")

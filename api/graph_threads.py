@@ -203,7 +203,9 @@ class GraphThreads:
         caught: BaseException | None = None
         try:
             context = self.context_for(user_id) if graph.builder.context_schema is not None else None
-            async for chunk in graph.astream(payload, config, context=context, stream_mode="updates"):
+            # Multi-step graphs commit every step: a resume must find each finished step's output.
+            updates = graph.astream(payload, config, context=context, stream_mode="updates", durability="sync")
+            async for chunk in updates:
                 if on_update is None or not isinstance(chunk, dict):
                     continue
                 for node, update in chunk.items():

@@ -323,6 +323,7 @@ class RunManager:
             context = run.entry.context(self.runtime.context(run.user_id), spec.context)
             if run.entry.graph_id == "nova":
                 await self.runtime.refresh_corrections()
+            durability: Any = spec.durability or self.runtime.settings.durability_for(run.entry.graph_id)
             stream: AsyncIterator[Any] = graph.astream(
                 spec.graph_input(),
                 self._config(run),
@@ -331,7 +332,7 @@ class RunManager:
                 subgraphs=True,
                 interrupt_before=spec.interrupt_before,
                 interrupt_after=spec.interrupt_after,
-                durability=spec.durability,  # type: ignore[arg-type]
+                durability=durability,
             )
             async with deadline:
                 async for ns, mode, chunk in stream:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
@@ -124,6 +124,7 @@ class NovaRuntime:
     transcript: PgTranscript
     pipelines: RuntimePipelines
     _stack: AsyncExitStack
+    _reply_nodes: frozenset[str] = frozenset()
     _corrections_seen: int = 0
     _refit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -237,6 +238,7 @@ class NovaRuntime:
                 memory=memory,
                 transcript=transcript,
                 _stack=stack,
+                _reply_nodes=frozenset({"respond", *registry.ids}),
                 _corrections_seen=pairs[-1][0] if pairs else 0,
             )
         except BaseException:
@@ -286,7 +288,9 @@ class NovaRuntime:
         started = time.perf_counter()
         route: RouteDecision | None = None
         try:
-            async for mode, chunk in _stream(self.graph, text, config, self.context(user)):
+            async for mode, chunk in _stream(
+                self.graph, text, config, self.context(user), self.settings.durability_for("nova")
+            ):
                 if mode == "updates" and isinstance(chunk, dict):
                     update = chunk.get("route_request")
                     if isinstance(update, dict) and isinstance(update.get("route"), RouteDecision):
@@ -295,7 +299,11 @@ class NovaRuntime:
                             await _maybe_await(on_route(route))
                 elif mode == "messages" and on_token:
                     message, meta = chunk
-                    if isinstance(message, AIMessageChunk) and meta.get("langgraph_node") == "respond" and message.text:
+                    if (
+                        isinstance(message, AIMessageChunk)
+                        and meta.get("langgraph_node") in self._reply_nodes
+                        and message.text
+                    ):
                         await _maybe_await(on_token(message.text))
         except Exception as exc:
             error = await self._fail_turn(config, exc)
@@ -348,12 +356,17 @@ def runtime_context(settings: Settings, user_id: str) -> Context:
 
 
 async def _stream(
-    graph: CompiledStateGraph[Any, Any, Any, Any], text: str, config: RunnableConfig, context: Context
+    graph: CompiledStateGraph[Any, Any, Any, Any],
+    text: str,
+    config: RunnableConfig,
+    context: Context,
+    durability: Literal["sync", "exit"],
 ) -> AsyncIterator[tuple[str, Any]]:
     stream: Any = graph.astream(
         {"messages": [HumanMessage(text)]},
         config,
         context=context,
+        durability=durability,
         stream_mode=["updates", "messages"],
         subgraphs=True,
     )

@@ -37,8 +37,46 @@ WriteKey = tuple[str, str, str]
 PendingWrites = list[tuple[str, list[tuple[Any, ...]]]]
 
 
+# LangGraph's query joins a checkpoint's channel versions to `checkpoint_blobs` by thread; with stale statistics
+# Postgres hashes every blob of the thread first, so loading the latest state slows as the thread grows. The
+# LATERAL form below (`offset 0` keeps the planner from flattening it back into a join) is one index
+# lookup per channel, whatever the statistics say.
+SELECT_SQL = """
+select
+    thread_id,
+    checkpoint,
+    checkpoint_ns,
+    checkpoint_id,
+    parent_checkpoint_id,
+    metadata,
+    (
+        select array_agg(array[bl.channel::bytea, bl.type::bytea, bl.blob])
+        from jsonb_each_text(checkpoint -> 'channel_versions') as cv(key, value)
+        cross join lateral (
+            select b.channel, b.type, b.blob from checkpoint_blobs b
+            where b.thread_id = checkpoints.thread_id
+                and b.checkpoint_ns = checkpoints.checkpoint_ns
+                and b.channel = cv.key
+                and b.version = cv.value
+            offset 0
+        ) as bl
+    ) as channel_values,
+    (
+        select
+        array_agg(array[cw.task_id::text::bytea, cw.channel::bytea, cw.type::bytea, cw.blob,
+            convert_to(cw.task_path, 'UTF8'), cw.idx::text::bytea])
+        from checkpoint_writes cw
+        where cw.thread_id = checkpoints.thread_id
+            and cw.checkpoint_ns = checkpoints.checkpoint_ns
+            and cw.checkpoint_id = checkpoints.checkpoint_id
+    ) as pending_writes
+from checkpoints """
+
+
 class NovaSaver(AsyncPostgresSaver):
     """`AsyncPostgresSaver` committing each super-step (its writes and its checkpoint) in one transaction."""
+
+    SELECT_SQL = SELECT_SQL
 
     def __init__(self, conn: AsyncConnectionPool[Any] | AsyncConnection[Any], **kwargs: Any) -> None:
         super().__init__(conn, **kwargs)

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     erp_issues: Path | None = Field(default=None, description="issues JSON file for issue_fix; unset = sample issues")
     github_token: str | None = Field(default=None, description="token to read issues from GitHub (issue_fix repo=)")
     github_api_url: str = Field(default="https://api.github.com", description="GitHub API base URL")
+    durability: Literal["turn", "step"] = Field(
+        default="turn",
+        description="chat turns: `turn` commits each turn whole (one commit), `step` commits every super-step",
+    )
     log_level: str = Field(default="WARNING", description="Python logging level")
 
     @property
@@ -64,6 +68,12 @@ class Settings(BaseSettings):
     def uses_local_model(self) -> bool:
         """True when no endpoint is configured and Nova serves its own model."""
         return not self.llm_base_url and not self.openai_key
+
+    def durability_for(self, graph_id: str) -> Literal["sync", "exit"]:
+        """Return LangGraph's durability for a graph: multi-step graphs always commit every step."""
+        if graph_id == "nova" and self.durability == "turn":
+            return "exit"
+        return "sync"
 
     def resolved_router_mode(self) -> RouterMode:
         """Return the configured mode, or the one measured best for this kind of endpoint."""

@@ -23,11 +23,11 @@ def _temporary_database() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--only", choices=["routing", "turn"], action="append")
+    parser.add_argument("--only", choices=["routing", "turn", "growth", "http", "recovery"], action="append")
     parser.add_argument("--database-url", help="Postgres for persistence scenarios (default: embedded, temporary)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".nova" / "test-cache")
     args = parser.parse_args(argv)
-    wanted = args.only or ["routing", "turn"]
+    wanted = args.only or ["routing", "turn", "growth", "http", "recovery"]
     rows: list[Row] = []
     notes: list[str] = []
     try:
@@ -41,6 +41,24 @@ def main(argv: list[str] | None = None) -> int:
             from bench import turn
 
             r, n = turn.run(args.database_url or _temporary_database(), args.cache)
+            rows += r
+            notes += n
+        if "growth" in wanted:
+            from bench import growth
+
+            r, n = growth.run(args.database_url or _temporary_database())
+            rows += r
+            notes += n
+        if "http" in wanted:
+            from bench import http
+
+            r, n = http.run(args.database_url or _temporary_database())
+            rows += r
+            notes += n
+        if "recovery" in wanted:
+            from bench import recovery
+
+            r, n = recovery.run(args.database_url or _temporary_database())
             rows += r
             notes += n
     except Exception as exc:  # the benchmark exits non-zero only when it cannot run

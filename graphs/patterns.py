@@ -1,15 +1,19 @@
-"""Patterns turn an agent card into a compiled subgraph; a new agent is a card, not code."""
+"""Patterns turn an agent card into the orchestrator's node for it; a new agent is a card, not code.
+
+A one-call specialist is a plain node (a subgraph of one node only adds a nested run and, with a
+checkpointer, its own checkpoints); a tool loop is a subgraph, so Studio shows its steps.
+"""
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from langchain_core.messages import AnyMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import RetryPolicy
 from typing_extensions import TypedDict
 
@@ -52,22 +56,24 @@ class ToolAgentState(ChatAgentState, total=False):
     next_tool: dict[str, str] | None
 
 
-Pattern = Callable[..., CompiledStateGraph[Any, Any, Any, Any]]
+@dataclass(frozen=True)
+class AgentNode:
+    """What a pattern adds to the orchestrator for one card: a node (function or subgraph) and its retry policy."""
+
+    node: Any
+    retry: RetryPolicy | None = None
 
 
-def chat_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Build a specialist that answers with one prompted model call."""
-    builder = StateGraph(ChatAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
-    builder.add_node("respond", make_respond(card, models), retry_policy=MODEL_RETRY)
-    builder.add_edge(START, "respond")
-    builder.add_edge("respond", END)
-    return builder.compile(name=card.id, checkpointer=False)
+Pattern = Callable[..., AgentNode]
 
 
-def tool_agent_pattern(
-    card: AgentCard, *, models: ModelLoader, tools: ToolDeps
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """Build a specialist that picks tools through structured output for at most `max_steps` steps."""
+def chat_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> AgentNode:
+    """Build a specialist that answers with one prompted model call: a single node, no subgraph to checkpoint."""
+    return AgentNode(make_respond(card, models), MODEL_RETRY)
+
+
+def tool_agent_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> AgentNode:
+    """Build a specialist that picks tools through structured output for at most `max_steps` steps (a subgraph)."""
     bound = build_tools(card.tools, tools)
     builder = StateGraph(ToolAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
     builder.add_node("choose_tool", make_choose_tool(card, models, bound), retry_policy=MODEL_RETRY)
@@ -77,18 +83,12 @@ def tool_agent_pattern(
     builder.add_conditional_edges("choose_tool", route_after_choose_tool, ["run_tool", "respond"])
     builder.add_edge("run_tool", "choose_tool")
     builder.add_edge("respond", END)
-    return builder.compile(name=card.id, checkpointer=False)
+    return AgentNode(builder.compile(name=card.id))
 
 
-def pipeline_pattern(
-    card: AgentCard, *, models: ModelLoader, tools: ToolDeps
-) -> CompiledStateGraph[Any, Any, Any, Any]:
+def pipeline_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps) -> AgentNode:
     """Build a specialist that starts a pipeline (`card.pipeline`, or the one the request names) on its own thread."""
-    builder = StateGraph(ChatAgentState, context_schema=Context, input_schema=AgentInput, output_schema=AgentOutput)
-    builder.add_node("start_pipeline_run", make_start_pipeline_run(card, tools.services))
-    builder.add_edge(START, "start_pipeline_run")
-    builder.add_edge("start_pipeline_run", END)
-    return builder.compile(name=card.id, checkpointer=False)
+    return AgentNode(make_start_pipeline_run(card, tools.services))
 
 
 PATTERNS: dict[str, Pattern] = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -157,3 +159,42 @@ def hash_trigram(s: str) -> int:
     for ch in s.encode("utf-8"):
         h = ((h ^ ch) * 16777619) & 0xFFFFFFFF
     return h
+
+
+class SharedQueries:
+    """Query vectors shared within a turn: recall and routing run side by side and embed the request once.
+
+    A small LRU of finished vectors plus, per event loop, the computation in flight, so the second caller
+    for the same text waits for the first instead of embedding again. Embedding runs off the event loop.
+    """
+
+    def __init__(self, embed: Embedder, size: int = 64) -> None:
+        self.embed = embed
+        self.size = size
+        self._done: OrderedDict[str, Matrix] = OrderedDict()
+        self._pending: dict[tuple[int, str], asyncio.Future[Matrix]] = {}
+
+    async def vector(self, text: str) -> Matrix:
+        """Return the normalised query vector of `text`."""
+        if text in self._done:
+            self._done.move_to_end(text)
+            return self._done[text]
+        key = (id(asyncio.get_running_loop()), text)
+        waiting = self._pending.get(key)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[Matrix] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            vec: Matrix = (await asyncio.to_thread(query_matrix, self.embed, [text]))[0]
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a waiter re-raises it, nobody else needs to
+            raise
+        finally:
+            self._pending.pop(key, None)
+        future.set_result(vec)
+        self._done[text] = vec
+        while len(self._done) > self.size:
+            self._done.popitem(last=False)
+        return vec

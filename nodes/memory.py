@@ -184,10 +184,14 @@ class MemoryStore(MemoryAdmin):
 
     # ---------------------------------------------------------------- read path
 
-    async def recall(self, user_id: str, text: str, *, project: str | None = None) -> list[MemoryRef]:
-        """Return the core profile, the project's context pack and the archive matches for a request."""
+    async def recall(self, user_id: str, text: str, *, project: str | None = None, qvec: Any = None) -> list[MemoryRef]:
+        """Return the core profile, the project's context pack and the archive matches for a request.
+
+        `qvec` is the request's query vector when the caller already has it (the turn embeds once).
+        """
         await self.prepare_user(user_id)
-        qvec = await self.embed_query(text)
+        if qvec is None:
+            qvec = await self.embed_query(text)
         return await self.recall_vector(user_id, qvec, project=project)
 
     async def recall_vector(

@@ -26,8 +26,8 @@ class TurnRef:
 class MemoryPort(Protocol):
     """Long-term memory: recall before routing, observe after the reply, and explicit operations."""
 
-    async def recall(self, user_id: str, text: str, *, project: str | None = None) -> list[MemoryRef]:
-        """Return the core profile plus the archive matches for a request."""
+    async def recall(self, user_id: str, text: str, *, project: str | None = None, qvec: Any = None) -> list[MemoryRef]:
+        """Return the core profile plus the archive matches for a request (`qvec`: its query vector, if known)."""
         ...
 
     async def observe(self, ref: TurnRef, text: str) -> list[str]:
@@ -152,7 +152,7 @@ class NullRouteLog:
 class NullMemory:
     """A memory that remembers nothing."""
 
-    async def recall(self, user_id: str, text: str, *, project: str | None = None) -> list[MemoryRef]:
+    async def recall(self, user_id: str, text: str, *, project: str | None = None, qvec: Any = None) -> list[MemoryRef]:
         """Return nothing."""
         return []
 

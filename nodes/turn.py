@@ -12,9 +12,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from nodes.compaction import needs_compaction
+from nodes.embeddings import SharedQueries
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
-from nodes.router import Router, correction_target
+from nodes.router import Router, correction_target, embedding_text
 from nodes.services import Services, TurnRef
 from state.context import Context
 from state.nova import NovaState
@@ -36,13 +37,16 @@ def _thread_id() -> str:
     return str(get_config().get("configurable", {}).get("thread_id", ""))
 
 
-def make_recall_memory(services: Services) -> Callable[..., Awaitable[dict[str, Any]]]:
+def make_recall_memory(services: Services, queries: SharedQueries) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Build the node that puts the core profile and relevant archive memories into context."""
 
     async def recall_memory(state: NovaState, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Recall memories for the latest request."""
+        """Recall memories for the latest request (its vector is shared with routing: one embedding a turn)."""
         text = latest_user_text(state["messages"])
-        recalled = await services.memory.recall(runtime.context.user_id, text, project=runtime.context.project)
+        qvec = await queries.vector(embedding_text(text))
+        recalled = await services.memory.recall(
+            runtime.context.user_id, text, project=runtime.context.project, qvec=qvec
+        )
         return {"recalled": recalled, "error": None}
 
     return recall_memory
@@ -75,7 +79,7 @@ async def rerank_with_model(
 
 
 def make_route_request(
-    router: Router, services: Services, models: ModelLoader, descriptions: dict[str, str]
+    router: Router, services: Services, models: ModelLoader, descriptions: dict[str, str], queries: SharedQueries
 ) -> Callable[..., Awaitable[Command[Any]]]:
     """Build the routing node: decide, log the decision, and go to the chosen agent or ask."""
 
@@ -87,7 +91,7 @@ def make_route_request(
         if target and previous is not None and previous.text and not previous.text.startswith("@"):
             decision = await _apply_correction(previous, target, text, runtime.context.user_id)
             return Command(goto=_beside(target, state), update={"route": decision, "pending_clarify": None})
-        qvec = router.embed_request(text)
+        qvec = await queries.vector(embedding_text(text))
         decision = router.decide(
             text, active_agent=state.get("active_agent"), pending_clarify=state.get("pending_clarify"), qvec=qvec
         )

@@ -131,15 +131,19 @@ async def test_wait_then_read_state_history_and_why(alice: LangGraphClient, http
     state = await alice.threads.get_state(tid)
     assert state["next"] == [] and state["checkpoint"]["checkpoint_id"]
     history = await alice.threads.get_history(tid, limit=50)
-    assert len(history) >= 3
+    assert len(history) == 1, "a chat turn commits whole (NOVA_DURABILITY=turn): one checkpoint per turn"
     assert history[0]["checkpoint"]["checkpoint_id"] == state["checkpoint"]["checkpoint_id"]
+    stepwise = await alice.runs.wait(tid, "nova", input=human("and into French?"), durability="sync")
+    assert stepwise["route"]["chosen"] == "language.translate"
+    history = await alice.threads.get_history(tid, limit=50)
+    assert len(history) >= 4, "a run asking for sync durability commits every step"
     first = await alice.threads.get_state(tid, checkpoint_id=history[-1]["checkpoint"]["checkpoint_id"])
-    assert first["values"].get("messages", []) == []
+    assert len(first["values"]["messages"]) == 2, "the oldest checkpoint is the first turn, whole"
 
     assert tid in {t["thread_id"] for t in await alice.threads.search(metadata={"purpose": "wait-test"})}
     assert tid in {t["thread_id"] for t in await alice.threads.search(status="idle", limit=100)}
     runs = await alice.runs.list(tid)
-    assert [r["status"] for r in runs] == ["success"]
+    assert [r["status"] for r in runs] == ["success", "success"]
 
     why = (await http.get(f"/nova/why/{tid}")).json()
     assert why["decisions"][0]["chosen"] == "language.translate" and why["decisions"][0]["reason"]
@@ -167,7 +171,11 @@ async def test_stream_modes(alice: LangGraphClient) -> None:
     nested = [
         p.event
         async for p in alice.runs.stream(
-            tid, "nova", input=human("and into French?"), stream_mode="updates", stream_subgraphs=True
+            tid,
+            "nova",
+            input=human("@orchestration.explain which agents exist?"),  # a tool agent runs as a subgraph
+            stream_mode="updates",
+            stream_subgraphs=True,
         )
     ]
     assert any(e.startswith("updates|") for e in nested), nested

@@ -64,7 +64,7 @@ def test_reject_with_comment_redrafts_and_a_failed_run_reports_and_resumes(nova_
 
     failed = nova(nova_env, "pipeline", "run", "issue_fix", "issue=106")
     assert failed.returncode == 1
-    assert "Stopped at pipeline:issue_fix.check_patch" in failed.stdout or "Stopped at issue_fix.check_patch" in failed.stdout
+    assert "Stopped at issue_fix.check_patch" in failed.stdout, failed.stdout
     assert "no diff to check" in failed.stdout and "nova pipeline resume" in failed.stdout
     broken = failed.stdout.split("(thread ")[1].split(")")[0]
     status = run_json(nova_env, "pipeline", "status", broken)
