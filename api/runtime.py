@@ -21,6 +21,7 @@ from langgraph.store.postgres.aio import AsyncPostgresStore
 from langgraph.store.postgres.base import PostgresIndexConfig
 
 from api.db import MIGRATION_LOCK, EmbeddedPostgres, check_vector, ensure_database, migrate, open_pool
+from api.erp import RuntimeErp
 from api.graph_threads import GraphThreads
 from api.health import PgHealth
 from api.improve import IMPROVE_SERDE_TYPES, improve_services
@@ -212,6 +213,7 @@ class NovaRuntime:
                 pipelines=pipelines,
                 transcript=transcript,
                 work=RuntimeWork(lambda: graph_threads),
+                erp=RuntimeErp(settings, pool, url),
             )
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     memory_stale_days: int = Field(default=120, description="core facts unused this long are demotion candidates")
     erp_project: Path | None = Field(default=None, description="Django project the ERP tools read; unset = sample ERP")
     erp_issues: Path | None = Field(default=None, description="issues JSON file for issue_fix; unset = sample issues")
+    erp_database_url: str | None = Field(
+        default=None, description="the ERP's database for erp.query; unset = the sample ERP in Nova's database"
+    )
+    erp_schema: str = Field(default="erp_sample", description="Postgres schema holding the ERP's tables")
+    erp_tenant: int = Field(default=1, description="tenant id erp.query is scoped to")
+    erp_branch: int = Field(default=1, description="branch id erp.query is scoped to")
     github_token: str | None = Field(default=None, description="token to read issues from GitHub (issue_fix repo=)")
     github_api_url: str = Field(default="https://api.github.com", description="GitHub API base URL")
     durability: Literal["turn", "step"] = Field(

@@ -111,6 +111,46 @@ class NullWork:
         return []
 
 
+class ErpPort(Protocol):
+    """The ERP the erp.* agents work on: its schema, its data (scoped read-only SQL), its code and issues."""
+
+    async def schema(self, query: str) -> str:
+        """Describe the models matching the query (all models when it is empty)."""
+        ...
+
+    async def query(self, user_id: str, sql: str) -> str:
+        """Run read-only SQL scoped to the user's tenant and branch, or say why it was refused."""
+        ...
+
+    async def tenancy(self, query: str) -> str:
+        """Audit the code for reads missing a tenant or branch filter (optionally one file or model)."""
+        ...
+
+    async def issues(self, query: str) -> str:
+        """List the open issues, or show the one the query names."""
+        ...
+
+
+class NullErp:
+    """No ERP configured in this process."""
+
+    async def schema(self, query: str) -> str:
+        """Say so."""
+        return "no ERP project is configured in this process"
+
+    async def query(self, user_id: str, sql: str) -> str:
+        """Say so."""
+        return "no ERP database is configured in this process"
+
+    async def tenancy(self, query: str) -> str:
+        """Say so."""
+        return "no ERP project is configured in this process"
+
+    async def issues(self, query: str) -> str:
+        """Say so."""
+        return "no ERP issues are configured in this process"
+
+
 class NullPipelines:
     """No pipelines in this process (graphs compiled without persistence)."""
 
@@ -200,6 +240,7 @@ class Services:
     pipelines: PipelinePort = field(default_factory=NullPipelines)
     transcript: TranscriptPort = field(default_factory=NullTranscript)
     work: WorkPort = field(default_factory=NullWork)
+    erp: ErpPort = field(default_factory=NullErp)
 
     @classmethod
     def null(cls) -> Services:

@@ -127,7 +127,53 @@ def _list_reviews(deps: ToolDeps) -> NovaTool:
     return NovaTool("list_reviews", "List work paused at review gates (input: optional filter word).", run)
 
 
+def _erp_schema(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        return await deps.services.erp.schema(query)
+
+    return NovaTool(
+        "erp_schema",
+        "The ERP's Django models: fields, types, relations, tenant/branch keys (input: model or app names, or empty).",
+        run,
+    )
+
+
+def _erp_sql(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        return await deps.services.erp.query(call.user_id, query)
+
+    return NovaTool(
+        "erp_sql",
+        "Run one read-only SELECT on the ERP database (Django table names); it is scoped to your tenant and branch"
+        " automatically and refused if it cannot be proven safe (input: the SQL).",
+        run,
+    )
+
+
+def _erp_tenancy(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        return await deps.services.erp.tenancy(query)
+
+    return NovaTool(
+        "erp_tenancy",
+        "Audit the ERP code for querysets and raw SQL missing a tenant or branch filter (input: a file, a model,"
+        " or empty for all).",
+        run,
+    )
+
+
+def _erp_issues(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        return await deps.services.erp.issues(query)
+
+    return NovaTool("erp_issues", "The ERP's open issues (input: an issue number to show one, or empty to list).", run)
+
+
 TOOLS: dict[str, Callable[[ToolDeps], NovaTool]] = {
+    "erp_schema": _erp_schema,
+    "erp_sql": _erp_sql,
+    "erp_tenancy": _erp_tenancy,
+    "erp_issues": _erp_issues,
     "memory_curate": _memory_curate,
     "list_reviews": _list_reviews,
     "memory_search": _memory_search,

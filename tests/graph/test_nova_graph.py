@@ -14,6 +14,9 @@ from state.routing import RouteDecision
 from tests.fakes import ScriptedModel
 
 
+ANSWER_NOW = {"tool": "none", "input": ""}  # a tool agent's pick: answer without a tool
+
+
 def cfg() -> dict[str, Any]:
     return {"configurable": {"thread_id": str(uuid.uuid4())}}
 
@@ -23,7 +26,7 @@ async def turn(graph: Any, config: dict[str, Any], text: str, **ctx: Any) -> dic
 
 
 async def test_routes_to_specialist_and_answers(make_graph: Any) -> None:
-    model = ScriptedModel(["The Invoice model holds branch_id, a foreign key to Branch."])
+    model = ScriptedModel(["The Invoice model holds branch_id, a foreign key to Branch."], structured=[ANSWER_NOW])
     graph = make_graph(model)
     config = cfg()
     out = await turn(graph, config, "which Django model in AIREP stores the branch an invoice belongs to?")
@@ -35,7 +38,7 @@ async def test_routes_to_specialist_and_answers(make_graph: Any) -> None:
     assert last.response_metadata["agent"] == "erp.schema"
     state = await graph.aget_state(config)
     assert state.next == () and state.values["active_agent"] == "erp.schema"
-    system = model.seen[0][0].content
+    system = model.seen[-1][0].content
     assert "erp.schema" in system
 
 
@@ -70,7 +73,7 @@ async def test_ambiguous_request_asks_then_resolves_by_number(make_graph: Any) -
 
 
 async def test_explicit_override_and_follow_up(make_graph: Any) -> None:
-    graph = make_graph(ScriptedModel(["a", "b"]))
+    graph = make_graph(ScriptedModel(["a", "b"], structured=[ANSWER_NOW, ANSWER_NOW]))
     config = cfg()
     out = await turn(graph, config, "@erp.query how many open orders does the Leeds branch have")
     assert out["route"].chosen == "erp.query" and out["route"].method == "override"
@@ -131,7 +134,7 @@ async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> N
 
     corrections = RecordingCorrections()
     services = Services(NullMemory(), NullRouteLog(), NullHealth(), corrections)
-    graph = make_graph(ScriptedModel(["first", "second"]), services)
+    graph = make_graph(ScriptedModel(["first", "second"], structured=[ANSWER_NOW, ANSWER_NOW]), services)
     config = cfg()
     first = await turn(
         graph, config, "which Django model in AIREP stores the branch an invoice belongs to?", user_id="kieran"
