@@ -13,7 +13,6 @@ from state.context import Context
 from state.routing import RouteDecision
 from tests.fakes import ScriptedModel
 
-
 ANSWER_NOW = {"tool": "none", "input": ""}  # a tool agent's pick: answer without a tool
 
 

@@ -22,7 +22,9 @@ async def test_erp_port_on_the_sample(pg_url: str, tmp_path: object) -> None:
         assert rows.startswith("Scoped to tenant 1, branch 2:")
         again = await erp.query("owner", "SELECT count(*) AS n FROM orders_order")
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-            cur = await conn.execute("SELECT count(*) FROM erp_sample.orders_order WHERE tenant_id = 1 AND branch_id = 2")
+            cur = await conn.execute(
+                "SELECT count(*) FROM erp_sample.orders_order WHERE tenant_id = 1 AND branch_id = 2"
+            )
             expected = (await cur.fetchone())[0]  # type: ignore[index]
         assert again.splitlines()[-1].strip() == str(expected)
         assert (await erp.query("owner", "DELETE FROM orders_order")).startswith("Refused:")
