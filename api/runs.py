@@ -133,6 +133,8 @@ class LocalRun:
 
     def emit(self, ns: tuple[str, ...], mode: str, chunk: Any) -> None:
         """Publish one graph stream item in the shape of the requested stream mode."""
+        if not self.subscribers:  # nobody is streaming: skip rendering every chunk as JSON
+            return
         if mode not in {STREAM_MODES[m] for m in self.spec.stream_mode}:
             return
         if ns and not self.spec.subgraphs and mode not in ("messages", "custom"):
@@ -371,7 +373,7 @@ class RunManager:
             await self.store.rollback(run.run_id, run.thread_id)
         else:
             await self.store.finish(run.run_id, status, error)
-        await self.refresh_thread(run.thread_id)
+        await self.refresh_thread(run.thread_id, snapshot)
         if run.entry.graph_id == "nova":
             await self._record_turn(run, snapshot, status, error, duration_ms)
         if isinstance(values, dict) and snapshot is not None:
@@ -404,20 +406,20 @@ class RunManager:
         except Exception as exc:
             log.warning("cannot record the turn of run %s: %r", run.run_id, exc)
 
-    async def refresh_thread(self, thread_id: str) -> str | None:
-        """Recompute a thread's status from its runs and its latest checkpoint."""
-        async with self.runtime.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT metadata->>'graph_id' AS g FROM nova_threads WHERE thread_id = %s", (thread_id,)
-            )
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        entry = self.catalog.resolve(row["g"] or "nova")
-        interrupted = False
-        if entry is not None:
-            snapshot = await entry.graph.aget_state({"configurable": {"thread_id": thread_id}})
-            interrupted = bool(interrupts_of(snapshot))
+    async def refresh_thread(self, thread_id: str, snapshot: Any = None) -> str | None:
+        """Recompute a thread's status from its runs and its latest checkpoint (`snapshot`, if already read)."""
+        if snapshot is None:
+            async with self.runtime.pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT metadata->>'graph_id' AS g FROM nova_threads WHERE thread_id = %s", (thread_id,)
+                )
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            entry = self.catalog.resolve(row["g"] or "nova")
+            if entry is not None:
+                snapshot = await entry.graph.aget_state({"configurable": {"thread_id": thread_id}})
+        interrupted = snapshot is not None and bool(interrupts_of(snapshot))
         async with self.runtime.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
             cur = await conn.execute(
