@@ -46,7 +46,7 @@ class GitHubIssues:
         """Return one issue, or raise StepRefused (missing) / StepError (network, retried)."""
         import asyncio
 
-        if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+        if not re.fullmatch(r"[A-Za-z0-9][\w-]*/[A-Za-z0-9][\w.-]*", repo) or ".." in repo:
             raise StepRefused(f"repo {repo!r} must look like owner/name")
         return await asyncio.to_thread(self._get, f"{self.api_url.rstrip('/')}/repos/{repo}/issues/{number}")
 
