@@ -44,7 +44,7 @@ class Api:
     runs: RunManager
 
 
-def get_api(request: Request) -> Api:
+async def get_api(request: Request) -> Api:
     """Return the services opened by the lifespan."""
     api: Api = request.app.state.api
     return api
@@ -54,7 +54,7 @@ _api_key = APIKeyHeader(name="x-api-key", auto_error=False, description="an API 
 _bearer = HTTPBearer(auto_error=False, description="the same key as a bearer token")
 
 
-def current_user(
+async def current_user(
     request: Request,
     api_key: Annotated[str | None, Depends(_api_key)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],

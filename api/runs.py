@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Send
+from psycopg.types.json import Jsonb
 
 from api.catalog import GraphCatalog, GraphEntry
 from api.run_store import RUN_LOCK_CLASS, RunNotActive, RunStore, Worker, pid_alive
@@ -371,9 +372,9 @@ class RunManager:
             log.warning("cannot read the state of thread %s: %r", run.thread_id, exc)
         if status == "interrupted" and run.cancel_reason == "rollback":
             await self.store.rollback(run.run_id, run.thread_id)
-        else:
-            await self.store.finish(run.run_id, status, error)
-        await self.refresh_thread(run.thread_id, snapshot)
+            await self.refresh_thread(run.thread_id, snapshot)
+        else:  # the run's end and the thread's new status in one transaction
+            await self.refresh_thread(run.thread_id, snapshot, finished=(run.run_id, status, error))
         if run.entry.graph_id == "nova":
             await self._record_turn(run, snapshot, status, error, duration_ms)
         if isinstance(values, dict) and snapshot is not None:
@@ -406,8 +407,13 @@ class RunManager:
         except Exception as exc:
             log.warning("cannot record the turn of run %s: %r", run.run_id, exc)
 
-    async def refresh_thread(self, thread_id: str, snapshot: Any = None) -> str | None:
-        """Recompute a thread's status from its runs and its latest checkpoint (`snapshot`, if already read)."""
+    async def refresh_thread(
+        self, thread_id: str, snapshot: Any = None, *, finished: tuple[str, str, dict[str, Any] | None] | None = None
+    ) -> str | None:
+        """Recompute a thread's status from its runs and its latest checkpoint (`snapshot`, if already read).
+
+        `finished` (run id, status, error) records a run's end in the same transaction.
+        """
         if snapshot is None:
             async with self.runtime.pool.connection() as conn:
                 cur = await conn.execute(
@@ -422,6 +428,13 @@ class RunManager:
         interrupted = snapshot is not None and bool(interrupts_of(snapshot))
         async with self.runtime.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
+            if finished is not None:
+                run_id, run_status, error = finished
+                await conn.execute(
+                    "UPDATE nova_runs SET status = %s, error = %s, ended_at = now(), updated_at = now()"
+                    " WHERE run_id = %s",
+                    (run_status, Jsonb(error) if error is not None else None, run_id),
+                )
             cur = await conn.execute(
                 "SELECT EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running'))"
                 " AS active, (SELECT status FROM nova_runs WHERE thread_id = %s"
