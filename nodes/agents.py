@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
-from nodes.models import ModelLoader
+from nodes.models import ModelLoader, is_transient
 from nodes.prompts import MEMORY_BLOCK, SPECIALIST_FRAME, TOOL_PLANNER_PROMPT
 from nodes.tools import NovaTool, ToolCall
 from state.cards import AgentCard
@@ -53,6 +53,11 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
     while kept and not isinstance(kept[0], HumanMessage):
         kept.pop(0)
     return kept
+
+
+def latest_request(messages: Sequence[AnyMessage]) -> str:
+    """Return the newest human message's text."""
+    return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
 
 
 def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef], summary: str | None = None) -> str:
@@ -112,7 +117,16 @@ def make_choose_tool(
             + TOOL_PLANNER_PROMPT.format(tools=listing)
             + f"\n\nAlready used:\n{done}"
         )
-        choice = await model.ainvoke([prompt, *recent_history(state["messages"])])
+        try:
+            choice = await model.ainvoke([prompt, *recent_history(state["messages"])])
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the node's RetryPolicy handles timeouts and dropped connections
+            # A reply that is not a valid choice (cut off at the token limit, not JSON): small local models
+            # do this. Do not fail the turn: give the request itself to the card's first tool, then answer.
+            if results or not tools:
+                return {"next_tool": None}
+            return {"next_tool": {"tool": tools[0].name, "input": latest_request(state["messages"])}}
         assert isinstance(choice, ToolChoice)
         repeat = any(r["tool"] == choice.tool and r["input"] == choice.input for r in results)
         if choice.tool not in names or repeat:

@@ -176,3 +176,35 @@ async def test_long_threads_are_compacted_into_transcript_and_summary(make_graph
     assert (
         "Earlier in this conversation" in model.seen[-1][0].content and "invoice number 0" in model.seen[-1][0].content
     )
+
+
+class RecordingErp:
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def schema(self, query: str) -> str:
+        self.asked.append(query)
+        return "invoicing.Invoice (table invoicing_invoice; tenant key tenant, branch key branch)"
+
+    async def query(self, user_id: str, sql: str) -> str:
+        return ""
+
+    async def tenancy(self, query: str) -> str:
+        return ""
+
+    async def issues(self, query: str) -> str:
+        return ""
+
+
+async def test_a_tool_choice_the_model_cannot_produce_falls_back_to_the_first_tool(make_graph: Any) -> None:
+    from nodes.services import Services
+
+    erp = RecordingErp()
+    services = Services(**{**vars(Services.null()), "erp": erp})
+    model = ScriptedModel(["The Invoice model has a branch key."], structured=[{"not": "a tool choice"}])
+    graph = make_graph(model, services)
+    question = "which Django model in AIREP stores the branch an invoice belongs to?"
+    out = await turn(graph, cfg(), question)
+    assert out["route"].chosen == "erp.schema" and out["messages"][-1].text == "The Invoice model has a branch key."
+    assert erp.asked == [question], "the request itself went to the card's first tool"
+    assert "invoicing_invoice" in model.seen[-1][0].content, "the answer saw the tool's output"
