@@ -235,8 +235,10 @@ async def _pipeline(rt: NovaRuntime, args: argparse.Namespace, console: Console)
     elif args.action == "status":
         outcome = await _pipeline_thread(threads, args.thread, user, "status")
     else:
-        outcome = await _pipeline_thread(threads, args.thread, user, "resume", on_update=print_step(console))
-    return report(outcome, console, as_json=args.json)
+        outcome = await _pipeline_thread(
+            threads, args.thread, user, "resume", on_update=None if args.json else print_step(console)
+        )
+    return report(outcome, console, as_json=args.json, progress_shown=args.action in ("run", "resume"))
 
 
 def _spec(specs: dict[str, PipelineSpec], name: str) -> PipelineSpec:
@@ -257,12 +259,12 @@ async def _pipeline_thread(
     return await threads.resume(thread, user, on_update=on_update)
 
 
-def report(outcome: Outcome, console: Console, *, as_json: bool) -> int:
+def report(outcome: Outcome, console: Console, *, as_json: bool, progress_shown: bool = False) -> int:
     """Print an outcome; exit 0 when done or waiting for review, 1 on failure."""
     data = outcome.to_json()
     if as_json:
         print(json.dumps(data, default=str))
     else:
         name = str(outcome.values.get("pipeline", outcome.graph_id))
-        console.print(escape(describe_outcome(name, data)))
+        console.print(escape(describe_outcome(name, data, with_steps=not progress_shown)))
     return 1 if outcome.status == "error" else 0

@@ -130,7 +130,7 @@ async def _reviews(rt: NovaRuntime, args: argparse.Namespace, console: Console) 
         return 0
     decision = decision_of(args)
     outcome = await threads.decide(args.thread, user, decision, on_update=None if args.json else print_step(console))
-    return report(outcome, console, as_json=args.json)
+    return report(outcome, console, as_json=args.json, progress_shown=True)
 
 
 def show_request(value: Any, console: Console) -> None:

@@ -329,13 +329,17 @@ def extract_args(spec: PipelineSpec, text: str) -> dict[str, str]:
     return found
 
 
-def describe_outcome(name: str, outcome: Mapping[str, Any]) -> str:
-    """Say in a few lines what a pipeline run did and what the owner can do next."""
+def describe_outcome(name: str, outcome: Mapping[str, Any], *, with_steps: bool = True) -> str:
+    """Say in a few lines what a pipeline run did and what the owner can do next.
+
+    `with_steps=False` leaves out the step list (already shown as progress).
+    """
     thread = outcome.get("thread_id", "?")
     values = outcome.get("values") or {}
     done = [s for s in values.get("steps") or [] if s.get("status") != "skipped"]
     lines = [f"Pipeline {name} (thread {thread}):"]
-    lines += [f"- {s['step']}: {s.get('summary', '')}" for s in done]
+    if with_steps:
+        lines += [f"- {s['step']}: {s.get('summary', '')}" for s in done]
     if outcome.get("interrupts"):
         lines.append(f"Paused for your review: `nova reviews show {thread}`, then approve, edit or reject.")
     elif outcome.get("error"):
