@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.settings import Settings
-from nodes.erp.schema import SchemaReport, extract_schema
+from nodes.erp.schema import SchemaReport, describe_models, extract_schema
 from nodes.erp.scoper import Catalogue, Refused, run_scoped
 from nodes.erp.tenancy_audit import audit_tenancy
 
@@ -63,14 +63,7 @@ class RuntimeErp:
         words = {w.casefold() for w in re.findall(r"[A-Za-z_]{3,}", query)}
         models = [m for m in report.models if not m.abstract]
         picked = [m for m in models if {m.name.casefold(), m.app.casefold(), f"{m.name.casefold()}s"} & words]
-        lines = []
-        for m in picked or models:
-            scope = ", ".join(f"{k} key {v}" for k, v in (("tenant", m.tenant_key), ("branch", m.branch_key)) if v)
-            lines.append(f"{m.app}.{m.name} (table {m.table}{'; ' + scope if scope else ''})")
-            for f in m.fields:
-                target = f" -> {f.related_model}" if f.related_model else ""
-                lines.append(f"  {f.name}: {f.type}{target}{' (null)' if f.null else ''}")
-        return "\n".join(lines) or "no models found"
+        return "\n".join(describe_models(picked or models)) or "no models found"
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:

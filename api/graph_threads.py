@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 
 from api.catalog import assistant_id_for
 from api.persistence import Pool
-from api.threads import jsonable
+from api.threads import interrupts_of, jsonable
 from nodes.review import ReviewAnswerError, parse_decision
 from state.context import Context
 from state.review import ReviewRequest
@@ -69,17 +69,6 @@ def failed_task(snapshot: StateSnapshot) -> dict[str, str] | None:
             text = str(task.error) if not isinstance(task.error, str) else task.error
             return {"step": task.name, "error": text.splitlines()[0][:500] if text else type(task.error).__name__}
     return None
-
-
-def pending_interrupts(snapshot: StateSnapshot) -> list[dict[str, Any]]:
-    """Return the interrupts waiting for an answer, each `{id, value}`."""
-    found: dict[str, dict[str, Any]] = {}
-    for intr in snapshot.interrupts:
-        found[intr.id] = {"id": intr.id, "value": jsonable(intr.value)}
-    for task in snapshot.tasks:
-        for intr in task.interrupts:
-            found.setdefault(intr.id, {"id": intr.id, "value": jsonable(intr.value)})
-    return list(found.values())
 
 
 @dataclass
@@ -155,7 +144,7 @@ class GraphThreads:
         snapshot = await self.graph(graph_id).aget_state(_config(thread_id, user_id))
         if command is None and not snapshot.next:
             raise NotAwaitingReview(f"thread {thread_id} has nothing left to run")
-        if command is None and pending_interrupts(snapshot):
+        if command is None and interrupts_of(snapshot):
             raise NotAwaitingReview(
                 f"thread {thread_id} is waiting for a review decision: `nova reviews show {thread_id}`"
             )
@@ -169,7 +158,7 @@ class GraphThreads:
         row = await self.owned(thread_id, user_id)
         graph_id = (row["metadata"] or {}).get("graph_id") or "nova"
         snapshot = await self.graph(graph_id).aget_state(_config(thread_id, user_id))
-        pending = pending_interrupts(snapshot)
+        pending = interrupts_of(snapshot)
         if not pending:
             raise NotAwaitingReview(f"thread {thread_id} is not waiting for a review (status: {row['status']})")
         if len(pending) > 1:
@@ -239,7 +228,7 @@ def _config(thread_id: str, user_id: str) -> RunnableConfig:
 
 def _outcome(thread_id: str, graph_id: str, snapshot: StateSnapshot) -> Outcome:
     values = snapshot.values if isinstance(snapshot.values, dict) else {}
-    pending = pending_interrupts(snapshot)
+    pending = interrupts_of(snapshot)
     error = failed_task(snapshot)
     status: ThreadStatus = "interrupted" if pending else "error" if error else "idle"
     return Outcome(thread_id, graph_id, status, values, tuple(snapshot.next), pending, error)

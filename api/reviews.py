@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.syntax import Syntax
 
-from api.graph_threads import GraphThreads, pending_interrupts
+from api.graph_threads import GraphThreads
 from api.pipelines import print_step, report
 from api.settings import Settings
+from api.threads import interrupts_of
 
 if TYPE_CHECKING:
     from api.runtime import NovaRuntime
@@ -33,7 +34,7 @@ async def pending_reviews(threads: GraphThreads, user_id: str, limit: int = 50) 
         if graph_id not in threads.graphs:
             continue
         snapshot = await threads.graph(graph_id).aget_state({"configurable": {"thread_id": row["thread_id"]}})
-        pending = pending_interrupts(snapshot)
+        pending = interrupts_of(snapshot)
         if pending:
             out.append({**row, "graph_id": graph_id, "interrupts": pending})
     return out

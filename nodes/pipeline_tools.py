@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from nodes.erp.schema import extract_schema
+from nodes.erp.schema import describe_models, extract_schema
 from nodes.erp.tenancy_audit import audit_tenancy
 from nodes.pipeline import PipelineTool, StepCall, StepError, StepRefused
 from nodes.services import MemoryPort, TurnRef
@@ -140,14 +140,7 @@ def erp_context(deps: PipelineToolDeps) -> PipelineTool:
         labels |= {f"{m.app}.{m.name}" for key, m in names.items() if key in words or f"{key}s" in words}
         models = [m for m in schema.models if f"{m.app}.{m.name}" in labels]
         lines = [f"Issue #{issue.get('number')}: {issue.get('title')}", ""]
-        for m in models:
-            fields = ", ".join(
-                f"{f.name}:{f.type}" + (f"->{f.related_model}" if f.related_model else "") for f in m.fields
-            )
-            lines.append(
-                f"model {m.app}.{m.name} (table {m.table}; tenant key {m.tenant_key}, branch key {m.branch_key})"
-            )
-            lines.append(f"  fields: {fields}")
+        lines += describe_models(models)
         for f in findings:
             lines.append(f"finding {f.file}:{f.line} [{f.kind}] {f.reason}")
             lines.append("  " + _function_source(root / f.file, f.line).replace("\n", "\n  "))

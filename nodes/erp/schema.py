@@ -1586,6 +1586,18 @@ def extract_schema(
     return SchemaReport(root=str(root), models=tuple(models), warnings=tuple(dict.fromkeys(index.warnings)))
 
 
+def describe_models(models: Sequence[ModelInfo]) -> list[str]:
+    """Describe models compactly for a model's context: label, table, tenant/branch keys, then one line per field."""
+    lines: list[str] = []
+    for m in models:
+        scope = ", ".join(f"{k} key {v}" for k, v in (("tenant", m.tenant_key), ("branch", m.branch_key)) if v)
+        lines.append(f"{m.app}.{m.name} (table {m.table}{'; ' + scope if scope else ''})")
+        for f in m.fields:
+            target = f" -> {f.related_model}" if f.related_model else ""
+            lines.append(f"  {f.name}: {f.type}{target}{' (null)' if f.null else ''}")
+    return lines
+
+
 def format_report(report: SchemaReport) -> str:
     """Render a report as a readable table, one block per model."""
     lines: list[str] = []
