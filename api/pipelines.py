@@ -137,7 +137,8 @@ class RuntimeWork:
         """Return the user's threads waiting at a gate."""
         from api.reviews import pending_reviews
 
-        return await pending_reviews(self.threads(), user_id)
+        threads = self.threads()
+        return await pending_reviews(threads.pool, user_id, threads.graphs.get)
 
 
 # ---------------------------------------------------------------------------- nova pipeline

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.syntax import Syntax
 
-from api.graph_threads import GraphThreads
 from api.pipelines import print_step, report
 from api.settings import Settings
 from api.threads import interrupts_of
@@ -19,9 +19,14 @@ if TYPE_CHECKING:
     from api.runtime import NovaRuntime
 
 
-async def pending_reviews(threads: GraphThreads, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
-    """Return the user's threads waiting at a gate, newest first, each with its pending requests."""
-    async with threads.pool.connection() as conn:
+async def pending_reviews(
+    pool: Any, user_id: str, graph_for: Callable[[str], Any | None], limit: int = 50
+) -> list[dict[str, Any]]:
+    """Return the user's threads waiting at a gate, newest first, each with its pending requests.
+
+    `graph_for` maps a thread's graph id to its compiled graph (None when this process does not serve it).
+    """
+    async with pool.connection() as conn:
         cur = await conn.execute(
             "SELECT thread_id, title, metadata, updated_at FROM nova_threads"
             " WHERE user_id = %s AND status = 'interrupted' ORDER BY updated_at DESC LIMIT %s",
@@ -30,13 +35,14 @@ async def pending_reviews(threads: GraphThreads, user_id: str, limit: int = 50) 
         rows = await cur.fetchall()
     out = []
     for row in rows:
-        graph_id = (row["metadata"] or {}).get("graph_id") or "nova"
-        if graph_id not in threads.graphs:
+        meta = row["metadata"] or {}
+        graph_id = meta.get("graph_id") or "nova"
+        graph = graph_for(graph_id)
+        if graph is None:
             continue
-        snapshot = await threads.graph(graph_id).aget_state({"configurable": {"thread_id": row["thread_id"]}})
-        pending = interrupts_of(snapshot)
-        if pending:
-            out.append({**row, "graph_id": graph_id, "interrupts": pending})
+        snapshot = await graph.aget_state({"configurable": {"thread_id": row["thread_id"]}})
+        if pending := interrupts_of(snapshot):
+            out.append({**row, "graph_id": graph_id, "assistant_id": meta.get("assistant_id"), "interrupts": pending})
     return out
 
 
@@ -107,7 +113,7 @@ async def run_review_command(args: argparse.Namespace, settings: Settings, conso
 async def _reviews(rt: NovaRuntime, args: argparse.Namespace, console: Console) -> int:
     threads, user = rt.graph_threads, rt.settings.user
     if args.action == "list":
-        items = await pending_reviews(threads, user)
+        items = await pending_reviews(threads.pool, user, threads.graphs.get)
         if args.json:
             print(json.dumps(items, default=str))
             return 0

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from api.deps import ApiDep, UserDep
+from api.reviews import pending_reviews
 from api.routes.threads import config_for, entry_of, owned
 from api.schemas import ErrorBody, Reviews, RouteAnswer, RouteRequest, Why
-from api.threads import interrupts_of, jsonable
+from api.threads import jsonable
 
 router = APIRouter(prefix="/nova", tags=["nova"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
@@ -40,22 +41,10 @@ async def why(api: ApiDep, user: UserDep, thread_id: str, limit: int = Query(1, 
 @router.get("/reviews", response_model=Reviews)
 async def reviews(api: ApiDep, user: UserDep, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     """Return the caller's threads paused at an interrupt, across every graph, newest first."""
-    rows = await api.threads.search(user, status="interrupted", limit=limit)
-    out = []
-    for row in rows:
-        snapshot = await entry_of(api, row).graph.aget_state(config_for(row["thread_id"]))
-        pending = interrupts_of(snapshot)
-        if not pending:
-            continue
-        meta = row["metadata"] or {}
-        out.append(
-            {
-                "thread_id": row["thread_id"],
-                "graph_id": meta.get("graph_id"),
-                "assistant_id": meta.get("assistant_id"),
-                "title": row["title"],
-                "updated_at": row["updated_at"],
-                "interrupts": pending,
-            }
-        )
-    return {"reviews": out}
+    def graph_for(graph_id: str) -> Any:
+        entry = api.catalog.resolve(graph_id)
+        return entry.graph if entry is not None else None
+
+    rows = await pending_reviews(api.runtime.pool, user, graph_for, limit)
+    keys = ("thread_id", "graph_id", "assistant_id", "title", "updated_at", "interrupts")
+    return {"reviews": [{k: row[k] for k in keys} for row in rows]}
