@@ -41,6 +41,7 @@ async def why(api: ApiDep, user: UserDep, thread_id: str, limit: int = Query(1, 
 @router.get("/reviews", response_model=Reviews)
 async def reviews(api: ApiDep, user: UserDep, limit: int = Query(50, ge=1, le=500)) -> dict[str, Any]:
     """Return the caller's threads paused at an interrupt, across every graph, newest first."""
+
     def graph_for(graph_id: str) -> Any:
         entry = api.catalog.resolve(graph_id)
         return entry.graph if entry is not None else None
