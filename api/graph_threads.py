@@ -123,11 +123,15 @@ class GraphThreads:
             raise ThreadNotFound(f"no thread {thread_id} for user {user_id}")
         return dict(row)
 
-    async def status(self, thread_id: str, user_id: str) -> Outcome:
-        """Return where a thread stands, from its latest checkpoint."""
+    async def _latest(self, thread_id: str, user_id: str) -> tuple[dict[str, Any], str, StateSnapshot]:
+        """Return the user's thread row, its graph id and its latest state."""
         row = await self.owned(thread_id, user_id)
         graph_id = (row["metadata"] or {}).get("graph_id") or "nova"
-        snapshot = await self.graph(graph_id).aget_state(_config(thread_id, user_id))
+        return row, graph_id, await self.graph(graph_id).aget_state(_config(thread_id, user_id))
+
+    async def status(self, thread_id: str, user_id: str) -> Outcome:
+        """Return where a thread stands, from its latest checkpoint."""
+        _, graph_id, snapshot = await self._latest(thread_id, user_id)
         return _outcome(thread_id, graph_id, snapshot)
 
     async def resume(
@@ -139,9 +143,7 @@ class GraphThreads:
         on_update: OnUpdate | None = None,
     ) -> Outcome:
         """Continue a thread: after a failure (re-running the failed step on) or with a review decision."""
-        row = await self.owned(thread_id, user_id)
-        graph_id = (row["metadata"] or {}).get("graph_id") or "nova"
-        snapshot = await self.graph(graph_id).aget_state(_config(thread_id, user_id))
+        _, graph_id, snapshot = await self._latest(thread_id, user_id)
         if command is None and not snapshot.next:
             raise NotAwaitingReview(f"thread {thread_id} has nothing left to run")
         if command is None and interrupts_of(snapshot):
@@ -155,9 +157,7 @@ class GraphThreads:
         self, thread_id: str, user_id: str, decision: Mapping[str, Any], *, on_update: OnUpdate | None = None
     ) -> Outcome:
         """Answer the thread's pending review gate; refused when it is not waiting for one."""
-        row = await self.owned(thread_id, user_id)
-        graph_id = (row["metadata"] or {}).get("graph_id") or "nova"
-        snapshot = await self.graph(graph_id).aget_state(_config(thread_id, user_id))
+        row, graph_id, snapshot = await self._latest(thread_id, user_id)
         pending = interrupts_of(snapshot)
         if not pending:
             raise NotAwaitingReview(f"thread {thread_id} is not waiting for a review (status: {row['status']})")

@@ -168,11 +168,10 @@ def improve_graph(rt: Any) -> StateGraph[ImproveState, None, ImproveInput, Impro
 
 
 def improve_serde() -> JsonPlusSerializer:
-    """Return the runtime's serializer allow-list plus the loop's state types."""
+    """Return the runtime's serializer, whose allow-list includes the loop's state types."""
     from api.runtime import SERDE
 
-    allowed = list(getattr(SERDE, "_allowed_msgpack_modules", None) or [])
-    return JsonPlusSerializer(allowed_msgpack_modules=[*allowed, *IMPROVE_SERDE_TYPES])
+    return SERDE
 
 
 def pending_proposal(snapshot: Any) -> str | None:

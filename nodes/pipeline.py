@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from langchain_core.messages import HumanMessage, SystemMessage
 from langgraph.config import get_config
-from langgraph.errors import GraphBubbleUp
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 
@@ -310,11 +309,6 @@ def make_finish_pipeline(specs: Mapping[str, PipelineSpec]) -> Callable[[Pipelin
         return {"result": render(spec.result, state), "status": "done"}
 
     return finish_pipeline
-
-
-def is_control_flow(exc: BaseException) -> bool:
-    """Return True for LangGraph's interrupts and other bubbling control flow, which are not failures."""
-    return isinstance(exc, GraphBubbleUp)
 
 
 def extract_args(spec: PipelineSpec, text: str) -> dict[str, str]:

@@ -90,7 +90,7 @@ def make_route_request(
         target = correction_target(text, router.ids)
         if target and previous is not None and previous.text and not previous.text.startswith("@"):
             decision = await _apply_correction(previous, target, text, runtime.context.user_id)
-            return Command(goto=_beside(target, state), update={"route": decision, "pending_clarify": None})
+            return Command(goto=_beside(target), update={"route": decision, "pending_clarify": None})
         qvec = await queries.vector(embedding_text(text))
         decision = router.decide(
             text, active_agent=state.get("active_agent"), pending_clarify=state.get("pending_clarify"), qvec=qvec
@@ -99,7 +99,7 @@ def make_route_request(
             decision = await rerank_with_model(models, decision, descriptions)
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
         goto = "ask_clarification" if decision.is_clarify else decision.chosen
-        return Command(goto=_beside(goto, state), update={"route": decision, "pending_clarify": None})
+        return Command(goto=_beside(goto), update={"route": decision, "pending_clarify": None})
 
     async def _apply_correction(previous: RouteDecision, target: str, text: str, user_id: str) -> RouteDecision:
         await services.corrections.add(
@@ -118,7 +118,7 @@ def make_route_request(
     return route_request
 
 
-def _beside(target: str, state: NovaState) -> list[str]:
+def _beside(target: str) -> list[str]:
     """Return the next step's nodes: the target and, beside it, the memory write path."""
     return [target, "record_memory"]
 
