@@ -10,8 +10,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from api.db import check_vector, ensure_database
-from tests.conftest import CACHE_DIR, ROOT, free_port
+from tests.conftest import ROOT
 from tests.integration.conftest import fake_llm
-from tests.integration.conftest_http import ALICE, BOB, WORKERS, ApiServer, _wait_ready
+from tests.integration.conftest_http import ALICE, BOB, ApiServer, _wait_ready, start_serve
 
 __all__ = ["fake_llm"]
 
@@ -97,37 +94,8 @@ def web_server(
     pg_admin_url: str, fake_llm: str, vector_cache: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebServer]:
     """Start `python -m api.serve` with keys for alice and bob and the test graphs (review gates among them)."""
-    db_url = ensure_database(pg_admin_url, f"t_{uuid.uuid4().hex[:12]}")
-    check_vector(db_url)
-    home = tmp_path_factory.mktemp("web-home")
-    (home / "cache").mkdir()
-    for npz in CACHE_DIR.glob("*.npz"):
-        shutil.copy(npz, home / "cache" / npz.name)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOVA_", "OPENAI_", "LANGGRAPH_", "LANGSMITH_"))}
-    env.update(
-        {
-            "NOVA_HOME": str(home),
-            "NOVA_DATABASE_URL": db_url,
-            "NOVA_LLM_BASE_URL": fake_llm,
-            "NOVA_LLM_API_KEY": "test",
-            "NOVA_LLM_TIMEOUT_S": "5",
-            "NOVA_API_KEYS": f"{ALICE}=alice,{BOB}=bob",
-            "NOVA_API_GRAPHS": ",".join(f"{g}=tests.integration.api_graphs:{g}" for g in GRAPHS),
-            "NOVA_API_HEARTBEAT_S": "0.5",
-            "NOVA_API_STALE_S": "4",
-        }
-    )
-    port = free_port()
-    log = home / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "api.serve", "--port", str(port), "--workers", str(WORKERS)],
-            env=env,
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = WebServer(f"http://127.0.0.1:{port}", db_url, env, log, proc)
+    db_url, env, url, log, proc = start_serve(pg_admin_url, fake_llm, tmp_path_factory.mktemp("web-home"), GRAPHS)
+    server = WebServer(url, db_url, env, log, proc)
     try:
         _wait_ready(server, proc)
         yield server

@@ -40,14 +40,13 @@ class ApiServer:
         return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
 
 
-@pytest.fixture(scope="module")
-def api_server(
-    pg_admin_url: str, fake_llm: str, vector_cache: object, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ApiServer]:
-    """Start `python -m api.serve` on a free loopback port and wait until it is ready."""
+def start_serve(
+    pg_admin_url: str, fake_llm: str, home: Path, graphs: tuple[str, ...], **settings: str
+) -> tuple[str, dict[str, str], str, Path, subprocess.Popen[bytes]]:
+    """Start `python -m api.serve` on a free loopback port over a fresh database, keys for alice and bob, the
+    fake model and the named test graphs; return (database URL, environment, server URL, log, process)."""
     db_url = ensure_database(pg_admin_url, f"t_{uuid.uuid4().hex[:12]}")
     check_vector(db_url)
-    home = tmp_path_factory.mktemp("api-home")
     (home / "cache").mkdir()
     for npz in CACHE_DIR.glob("*.npz"):
         shutil.copy(npz, home / "cache" / npz.name)
@@ -60,12 +59,10 @@ def api_server(
             "NOVA_LLM_API_KEY": "test",
             "NOVA_LLM_TIMEOUT_S": "5",
             "NOVA_API_KEYS": f"{ALICE}=alice,{BOB}=bob",
-            "NOVA_API_MAX_BODY": str(MAX_BODY),
-            "NOVA_API_GRAPHS": ",".join(
-                f"{name}=tests.integration.api_graphs:{name}" for name in ("review", "pair", "sleepy")
-            ),
+            "NOVA_API_GRAPHS": ",".join(f"{name}=tests.integration.api_graphs:{name}" for name in graphs),
             "NOVA_API_HEARTBEAT_S": "0.5",
             "NOVA_API_STALE_S": "4",
+            **settings,
         }
     )
     port = free_port()
@@ -78,7 +75,19 @@ def api_server(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = ApiServer(f"http://127.0.0.1:{port}", db_url, env, log)
+    return db_url, env, f"http://127.0.0.1:{port}", log, proc
+
+
+@pytest.fixture(scope="module")
+def api_server(
+    pg_admin_url: str, fake_llm: str, vector_cache: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ApiServer]:
+    """Start `python -m api.serve` on a free loopback port and wait until it is ready."""
+    graphs = ("review", "pair", "sleepy")
+    db_url, env, url, log, proc = start_serve(
+        pg_admin_url, fake_llm, tmp_path_factory.mktemp("api-home"), graphs, NOVA_API_MAX_BODY=str(MAX_BODY)
+    )
+    server = ApiServer(url, db_url, env, log)
     try:
         _wait_ready(server, proc)
         yield server
