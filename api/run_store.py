@@ -76,6 +76,24 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+# The common case in one statement: the thread has no active run, so the run starts `running` here and the
+# thread turns busy. When a run is active (or pending) nothing is inserted and the caller takes the locked
+# path; two racing inserts both seeing a free thread are kept apart by the one-running-per-thread index.
+START_ON_FREE_THREAD_SQL = f"""
+WITH started AS (
+    INSERT INTO nova_runs (run_id, thread_id, assistant_id, graph_id, user_id, multitask_strategy, kwargs,
+        metadata, worker_host, worker_pid, heartbeat_at, status, started_at)
+    SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), 'running', now()
+    WHERE NOT EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running'))
+    RETURNING {_RUN_COLUMNS}
+), busy AS (
+    UPDATE nova_threads SET status = 'busy', updated_at = now(), metadata = metadata || %s
+    WHERE thread_id = %s AND EXISTS (SELECT 1 FROM started)
+)
+SELECT *, (SELECT coalesce(max(id), 0) FROM routing_corrections) AS latest_correction FROM started
+"""
+
+
 class RunStore:
     """SQL over `nova_runs`."""
 
@@ -95,7 +113,34 @@ class RunStore:
         metadata: Mapping[str, Any],
         worker: Worker,
     ) -> tuple[dict[str, Any], list[str]]:
-        """Insert a pending run, applying the multitask strategy; return it and the runs asked to stop."""
+        """Insert a run, applying the multitask strategy; return it and the runs asked to stop.
+
+        On a thread with no active run the run is inserted `running` for `worker` (no separate claim), in
+        one statement; behind another run it is inserted `pending`, under the thread's advisory lock, and
+        waits for `claim`. The row also carries `latest_correction`, the newest routing correction id, so
+        the worker learns corrections without another query.
+        """
+        values = (
+            run_id,
+            thread_id,
+            assistant_id,
+            graph_id,
+            user_id,
+            strategy,
+            Jsonb(dict(kwargs)),
+            Jsonb(jsonable(dict(metadata))),
+            worker.host,
+            worker.pid,
+        )
+        thread_meta = Jsonb({"graph_id": graph_id, "assistant_id": assistant_id})
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(START_ON_FREE_THREAD_SQL, (*values, thread_id, thread_meta, thread_id))
+                row = await cur.fetchone()
+            if row is not None:
+                return dict(row), []
+        except UniqueViolation:
+            pass  # another run started on the thread at the same moment: queue behind it below
         displaced: list[str] = []
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
@@ -123,29 +168,21 @@ class RunStore:
                             " WHERE run_id = %s",
                             (row["run_id"],),
                         )
+            status = "pending" if active else "running"
             cur = await conn.execute(
                 "INSERT INTO nova_runs (run_id, thread_id, assistant_id, graph_id, user_id, multitask_strategy,"
-                " kwargs, metadata, worker_host, worker_pid, heartbeat_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())"
-                f" RETURNING {_RUN_COLUMNS}",
-                (
-                    run_id,
-                    thread_id,
-                    assistant_id,
-                    graph_id,
-                    user_id,
-                    strategy,
-                    Jsonb(dict(kwargs)),
-                    Jsonb(jsonable(dict(metadata))),
-                    worker.host,
-                    worker.pid,
-                ),
+                " kwargs, metadata, worker_host, worker_pid, heartbeat_at, status, started_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), %s,"
+                f" {'NULL' if active else 'now()'})"
+                f" RETURNING {_RUN_COLUMNS},"
+                " (SELECT coalesce(max(id), 0) FROM routing_corrections) AS latest_correction",
+                (*values, status),
             )
             row = await cur.fetchone()
             await conn.execute(
                 "UPDATE nova_threads SET status = 'busy', updated_at = now(), metadata = metadata || %s"
                 " WHERE thread_id = %s",
-                (Jsonb({"graph_id": graph_id, "assistant_id": assistant_id}), thread_id),
+                (thread_meta, thread_id),
             )
         assert row is not None
         return dict(row), displaced

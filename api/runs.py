@@ -38,6 +38,21 @@ RESUME_HINT = (
     " from its last finished step with a run that has no input"
 )
 
+# A thread's status from its runs: busy while one is active, else interrupted (a gate waits), else error when
+# its last run failed, else idle.
+THREAD_STATUS_SQL = """
+UPDATE nova_threads t SET status = s.status, updated_at = now()
+FROM (SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %(thread)s AND status IN ('pending', 'running'))
+        THEN 'busy'
+    WHEN %(interrupted)s THEN 'interrupted'
+    WHEN (SELECT status FROM nova_runs WHERE thread_id = %(thread)s AND status NOT IN ('pending', 'running')
+        ORDER BY seq DESC LIMIT 1) IN ('error', 'timeout') THEN 'error'
+    ELSE 'idle' END AS status) s
+WHERE t.thread_id = %(thread)s
+RETURNING s.status
+"""
+
 CancelReason = Literal["interrupt", "rollback", "shutdown"]
 
 
@@ -62,7 +77,7 @@ class RunSpec:
 
     def kwargs(self) -> dict[str, Any]:
         """Return the spec as JSON."""
-        out: dict[str, Any] = jsonable(dataclasses.asdict(self))
+        out: dict[str, Any] = jsonable({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         return out
 
     @classmethod
@@ -110,6 +125,7 @@ class LocalRun:
     status: str = "pending"
     values: Any = None
     error: dict[str, Any] | None = None
+    latest_correction: int | None = None  # newest routing correction id, when the insert read it
 
     def subscribe(self) -> asyncio.Queue[str | None]:
         """Receive every event from now on; `None` marks the end."""
@@ -247,6 +263,9 @@ class RunManager:
             if other in self.local:
                 self.local[other].cancel("rollback" if strategy == "rollback" else "interrupt")
         run = LocalRun(run_id, thread_id, user_id, entry, spec)
+        latest_correction = int(row.pop("latest_correction"))
+        if row["status"] == "running":  # the thread was free: the insert started it here
+            run.phase, run.latest_correction = "streaming", latest_correction
         queue = run.subscribe() if subscribe else None
         self.local[run_id] = run
         run.task = asyncio.create_task(self._drive(run), name=f"nova-run-{run_id}")
@@ -257,7 +276,7 @@ class RunManager:
     async def _drive(self, run: LocalRun) -> None:
         try:
             try:
-                started = await self._wait_for_turn(run)
+                started = run.phase == "streaming" or await self._wait_for_turn(run)
             except asyncio.CancelledError:
                 _uncancel()
                 if run.cancel_reason == "shutdown":
@@ -323,12 +342,14 @@ class RunManager:
         spec, graph = run.spec, run.entry.graph
         began = time.perf_counter()
         status, error, values = "success", None, None
+        paused = bool(spec.interrupt_before or spec.interrupt_after or graph.interrupt_before_nodes)
+        paused = paused or bool(graph.interrupt_after_nodes)  # static breakpoints: the stream may not say
         modes = sorted({"values", *(STREAM_MODES[m] for m in spec.stream_mode)})
         deadline = asyncio.timeout(self.run_timeout_s)
         try:
             context = run.entry.context(self.runtime.context(run.user_id), spec.context)
             if run.entry.graph_id == "nova":
-                await self.runtime.refresh_corrections()
+                await self.runtime.refresh_corrections(run.latest_correction)
             durability: Any = spec.durability or self.runtime.settings.durability_for(run.entry.graph_id)
             stream: AsyncIterator[Any] = graph.astream(
                 spec.graph_input(),
@@ -344,6 +365,8 @@ class RunManager:
                 async for ns, mode, chunk in stream:
                     if mode == "values" and not ns:
                         values = chunk
+                    if isinstance(chunk, dict) and "__interrupt__" in chunk:
+                        paused = True
                     run.emit(ns, mode, chunk)
         except asyncio.CancelledError:
             if run.cancel_reason is None:
@@ -360,23 +383,44 @@ class RunManager:
             log.warning("run %s failed: %r", run.run_id, exc)
             status, error = "error", _error_of(exc)
         run.phase = "concluding"
-        await self._conclude(run, status, error, values, (time.perf_counter() - began) * 1000)
+        clean = status == "success" and not paused and isinstance(values, dict)
+        await self._conclude(run, status, error, values, (time.perf_counter() - began) * 1000, clean=clean)
 
     async def _conclude(
-        self, run: LocalRun, status: str, error: dict[str, Any] | None, values: Any, duration_ms: float
+        self,
+        run: LocalRun,
+        status: str,
+        error: dict[str, Any] | None,
+        values: Any,
+        duration_ms: float,
+        *,
+        clean: bool = False,
     ) -> None:
+        """Record the run's end, the thread's status and the turn; answer subscribers.
+
+        `clean`: the run succeeded with no interrupt and its final values are at hand, so the thread is idle
+        and the checkpoint need not be read back.
+        """
         snapshot = None
-        try:
-            snapshot = await run.entry.graph.aget_state({"configurable": {"thread_id": run.thread_id}})
-        except Exception as exc:
-            log.warning("cannot read the state of thread %s: %r", run.thread_id, exc)
+        if not clean:
+            try:
+                snapshot = await run.entry.graph.aget_state({"configurable": {"thread_id": run.thread_id}})
+            except Exception as exc:
+                log.warning("cannot read the state of thread %s: %r", run.thread_id, exc)
+        interrupted = None if snapshot is None and not clean else bool(snapshot and interrupts_of(snapshot))
         if status == "interrupted" and run.cancel_reason == "rollback":
             await self.store.rollback(run.run_id, run.thread_id)
             await self.refresh_thread(run.thread_id, snapshot)
-        else:  # the run's end and the thread's new status in one transaction
-            await self.refresh_thread(run.thread_id, snapshot, finished=(run.run_id, status, error))
-        if run.entry.graph_id == "nova":
-            await self._record_turn(run, snapshot, status, error, duration_ms)
+        else:  # the run's end, the thread's new status and the turn's record in one transaction
+            state = values if clean else snapshot.values if snapshot is not None else {}
+            turn = self._turn_row(run, state, snapshot, status, error, duration_ms)
+            await self.refresh_thread(
+                run.thread_id,
+                snapshot,
+                finished=(run.run_id, status, error),
+                interrupted=interrupted,
+                turn=turn if run.entry.graph_id == "nova" else None,
+            )
         if isinstance(values, dict) and snapshot is not None:
             # The values stream reports interrupts one by one; answer with every one pending.
             values = {k: v for k, v in values.items() if k != "__interrupt__"}
@@ -386,35 +430,40 @@ class RunManager:
             await self.delete_thread(run.thread_id, run.user_id)
         run.finish(status, values, error)
 
-    async def _record_turn(
-        self, run: LocalRun, snapshot: Any, status: str, error: dict[str, Any] | None, duration_ms: float
-    ) -> None:
-        values = snapshot.values if snapshot is not None else {}
+    @staticmethod
+    def _turn_row(
+        run: LocalRun, values: Any, snapshot: Any, status: str, error: dict[str, Any] | None, duration_ms: float
+    ) -> dict[str, Any]:
+        """Return the turn log entry of a finished chat run."""
         route = values.get("route") if isinstance(values, dict) else None
         failure = None
         if error is not None:
             node = ".".join(snapshot.next) if snapshot is not None and snapshot.next else "the run"
             failure = {"node": node, "kind": str(error.get("error")), "message": str(error.get("message"))[:200]}
-        try:
-            await self.runtime.turns.record(
-                user_id=run.user_id,
-                thread_id=run.thread_id,
-                agent=getattr(route, "chosen", None),
-                status="ok" if status == "success" else status,
-                duration_ms=round(duration_ms, 1),
-                error=failure,
-            )
-        except Exception as exc:
-            log.warning("cannot record the turn of run %s: %r", run.run_id, exc)
+        return {
+            "user_id": run.user_id,
+            "thread_id": run.thread_id,
+            "agent": getattr(route, "chosen", None),
+            "status": "ok" if status == "success" else status,
+            "duration_ms": round(duration_ms, 1),
+            "error": failure,
+        }
 
     async def refresh_thread(
-        self, thread_id: str, snapshot: Any = None, *, finished: tuple[str, str, dict[str, Any] | None] | None = None
+        self,
+        thread_id: str,
+        snapshot: Any = None,
+        *,
+        finished: tuple[str, str, dict[str, Any] | None] | None = None,
+        interrupted: bool | None = None,
+        turn: dict[str, Any] | None = None,
     ) -> str | None:
         """Recompute a thread's status from its runs and its latest checkpoint (`snapshot`, if already read).
 
-        `finished` (run id, status, error) records a run's end in the same transaction.
+        `interrupted`, when known, spares reading the checkpoint. `finished` (run id, status, error) records a
+        run's end and `turn` (a turn log entry) the chat turn, in the same transaction.
         """
-        if snapshot is None:
+        if snapshot is None and interrupted is None:
             async with self.runtime.pool.connection() as conn:
                 cur = await conn.execute(
                     "SELECT metadata->>'graph_id' AS g FROM nova_threads WHERE thread_id = %s", (thread_id,)
@@ -425,31 +474,24 @@ class RunManager:
             entry = self.catalog.resolve(row["g"] or "nova")
             if entry is not None:
                 snapshot = await entry.graph.aget_state({"configurable": {"thread_id": thread_id}})
-        interrupted = snapshot is not None and bool(interrupts_of(snapshot))
-        async with self.runtime.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
-            if finished is not None:
-                run_id, run_status, error = finished
-                await conn.execute(
-                    "UPDATE nova_runs SET status = %s, error = %s, ended_at = now(), updated_at = now()"
-                    " WHERE run_id = %s",
-                    (run_status, Jsonb(error) if error is not None else None, run_id),
-                )
-            cur = await conn.execute(
-                "SELECT EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running'))"
-                " AS active, (SELECT status FROM nova_runs WHERE thread_id = %s"
-                " AND status NOT IN ('pending', 'running') ORDER BY seq DESC LIMIT 1) AS last",
-                (thread_id, thread_id),
-            )
-            runs = await cur.fetchone()
-            assert runs is not None
-            status = "busy" if runs["active"] else "interrupted" if interrupted else "idle"
-            if status == "idle" and runs["last"] in ("error", "timeout"):
-                status = "error"
-            await conn.execute(
-                "UPDATE nova_threads SET status = %s, updated_at = now() WHERE thread_id = %s", (status, thread_id)
-            )
-        return status
+        if interrupted is None:
+            interrupted = snapshot is not None and bool(interrupts_of(snapshot))
+        # One round trip: the statements are pipelined and the status is computed by the database.
+        async with self.runtime.pool.connection() as conn:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
+                if finished is not None:
+                    run_id, run_status, error = finished
+                    await conn.execute(
+                        "UPDATE nova_runs SET status = %s, error = %s, ended_at = now(), updated_at = now()"
+                        " WHERE run_id = %s",
+                        (run_status, Jsonb(error) if error is not None else None, run_id),
+                    )
+                cur = await conn.execute(THREAD_STATUS_SQL, {"thread": thread_id, "interrupted": interrupted})
+                if turn is not None:
+                    await self.runtime.turns.record(**turn, conn=conn)
+            row = await cur.fetchone()
+        return str(row["status"]) if row else None
 
     async def delete_thread(self, thread_id: str, user_id: str) -> bool:
         """Delete a thread: its checkpoints, its runs and its row."""

@@ -268,9 +268,13 @@ class NovaRuntime:
         """Return the per-run context for a user."""
         return runtime_context(self.settings, user_id or self.settings.user)
 
-    async def refresh_corrections(self) -> None:
-        """Learn corrections recorded since the last turn (by this or another process)."""
-        latest = await self.corrections.latest_id()
+    async def refresh_corrections(self, latest: int | None = None) -> None:
+        """Learn corrections recorded since the last turn (by this or another process).
+
+        `latest` is the newest correction id when the caller already read it (the HTTP run insert does).
+        """
+        if latest is None:
+            latest = await self.corrections.latest_id()
         if latest <= self._corrections_seen:
             return
         async with self._refit_lock:

@@ -105,7 +105,7 @@ class NovaSaver(AsyncPostgresSaver):
                 finally:
                     _IN_TRANSACTION.reset(token)
             return
-        async with self.conn.connection() as conn, conn.transaction():
+        async with self.conn.connection() as conn, conn.pipeline(), conn.transaction():
             token = _IN_TRANSACTION.set(conn)
             try:
                 yield

@@ -11,6 +11,7 @@ from api.auth import KeyConfigError, KeyRing, is_loopback
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8123
+KEEP_ALIVE_S = 30
 
 
 def check_bind(host: str) -> str | None:
@@ -50,6 +51,9 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1) 
         workers=workers,
         log_level="info" if level == "debug" else "warning",
         timeout_graceful_shutdown=15,
+        # Longer than clients keep idle connections (httpx: 5 s), so the client, not the server, closes an
+        # idle one: a server closing it as the client reuses it fails that request with a ReadError.
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
 

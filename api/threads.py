@@ -30,7 +30,10 @@ def jsonable(obj: Any) -> Any:
     if isinstance(obj, list | tuple | set | frozenset):
         return [jsonable(v) for v in obj]
     if isinstance(obj, BaseMessage):
-        return jsonable(obj.model_dump())
+        try:
+            return obj.model_dump(mode="json")  # one pass in pydantic's core
+        except ValueError:  # something in additional_kwargs pydantic cannot render: walk it here
+            return jsonable(obj.model_dump())
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")
     if isinstance(obj, Interrupt):

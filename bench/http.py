@@ -26,8 +26,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,11 +41,13 @@ from bench.fake_model import FakeModel, start_fake_model
 THREADS = (1, 16, 64)
 TURNS = {1: 12, 16: 4, 64: 3}  # turns per thread: the 64-thread load is 192 turns, enough for a p95
 DELAYS_MS = (0, 200)
+ROUNDS = 3  # each load runs 3 times per side, sides alternating, and the rounds are pooled
 WORKERS = 1  # `nova serve`'s default, one process like the in-process baseline
 API_KEY = "bench-key-0001"
 USER = "owner"
 LANGGRAPH = Path(sys.executable).with_name("langgraph")
 
+ORDER = ("client", "server", "postgres", "model")  # how CPU per turn is listed
 OpenThread = Callable[[], Awaitable[str]]
 Turn = Callable[[str, str], Awaitable[str]]
 
@@ -227,7 +229,7 @@ class Load:
         return f"{self.throughput:.1f}/s; {p50:.0f} / {p95:.0f} ms; {len(self.errors)} err"
 
     def cpu_text(self) -> str:
-        return ", ".join(f"{k} {v:.0f}" for k, v in self.cpu_ms.items())
+        return ", ".join(f"{k} {v:.0f}" for k, v in sorted(self.cpu_ms.items(), key=lambda kv: ORDER.index(kv[0])))
 
 
 class CpuMeter:
@@ -276,17 +278,59 @@ async def run_load(open_thread: OpenThread, turn: Turn, threads: int, turns: int
 Results = dict[tuple[int, int], Load]  # (model delay ms, threads) -> load
 
 
+def event_loop_run() -> Callable[[Any], Any]:
+    """Run the load generator and the in-process baseline on the event loop uvicorn gives the server.
+
+    uvicorn picks uvloop when it is installed (uvicorn[standard]); the baseline gets it too, so the ratio
+    is the HTTP layer's cost and not a difference of event loops.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run
+    return uvloop.run
+
+
+def merge(a: Load | None, b: Load) -> Load:
+    """Pool two measurements of the same load: turns and wall time add up, CPU per turn is averaged."""
+    if a is None:
+        return b
+    na, nb = max(a.done, 1), max(b.done, 1)
+    cpu = {k: (a.cpu_ms.get(k, 0.0) * na + b.cpu_ms.get(k, 0.0) * nb) / (na + nb) for k in {*a.cpu_ms, *b.cpu_ms}}
+    return Load(
+        a.threads, a.turns + b.turns, a.wall_s + b.wall_s, a.latencies_ms + b.latencies_ms, a.errors + b.errors, cpu
+    )
+
+
+@dataclass
+class Target:
+    """Something to load: how to open a thread and run one turn, and whose CPU to meter."""
+
+    name: str
+    open_thread: OpenThread
+    turn: Turn
+    meter: CpuMeter
+
+
 async def sweep(
-    open_thread: OpenThread, turn: Turn, model: FakeModel, meter: CpuMeter, loads: tuple[int, ...] = THREADS
-) -> Results:
-    """Warm up, then measure every (delay, concurrency) pair."""
+    targets: list[Target], model: FakeModel, loads: tuple[int, ...] = THREADS, rounds: int = ROUNDS
+) -> dict[str, Results]:
+    """Warm up, then measure every (delay, concurrency) pair on every target, interleaved.
+
+    Each pair runs `rounds` times per target, alternating targets (A B, B A, A B...), and the rounds are
+    pooled, so a slow minute on a shared 2-core machine hits both sides of a ratio alike.
+    """
     await asyncio.to_thread(model.set_delay, 0)
-    await run_load(open_thread, turn, 2, 2, meter)
-    out: Results = {}
+    for target in targets:
+        await run_load(target.open_thread, target.turn, 2, 2, target.meter)
+    out: dict[str, Results] = {t.name: {} for t in targets}
     for delay in DELAYS_MS:
         await asyncio.to_thread(model.set_delay, delay)
         for threads in loads:
-            out[(delay, threads)] = await run_load(open_thread, turn, threads, TURNS[threads], meter)
+            for r in range(rounds):
+                for target in targets if r % 2 == 0 else targets[::-1]:
+                    load = await run_load(target.open_thread, target.turn, threads, TURNS[threads], target.meter)
+                    out[target.name][(delay, threads)] = merge(out[target.name].get((delay, threads)), load)
     return out
 
 
@@ -310,7 +354,8 @@ def chat_durability(settings: Any) -> str | None:
     return str(durability_for("nova")) if durability_for is not None else None
 
 
-async def in_process(env: dict[str, str], model: FakeModel, pg_pid: int | None) -> Results:
+@asynccontextmanager
+async def in_process(env: dict[str, str], model: FakeModel, pg_pid: int | None) -> AsyncIterator[Target]:
     """The baseline: NovaRuntime.open with the server's settings, `graph.ainvoke` per turn."""
     from langchain_core.messages import HumanMessage
     from threadpoolctl import threadpool_limits
@@ -336,16 +381,16 @@ async def in_process(env: dict[str, str], model: FakeModel, pg_pid: int | None) 
             )
             return str(out["messages"][-1].content)
 
-        meter = CpuMeter({"postgres": pg_pid, "model": model.proc.pid})
-        return await sweep(open_thread, turn, model, meter)
+        yield Target("in-process", open_thread, turn, CpuMeter({"postgres": pg_pid, "model": model.proc.pid}))
     finally:
         await runtime.close()
         limits.restore_original_limits()
 
 
+@asynccontextmanager
 async def over_http(
-    server: Served, api_key: str | None, model: FakeModel, pg_pid: int | None, loads: tuple[int, ...] = THREADS
-) -> Results:
+    name: str, server: Served, api_key: str | None, model: FakeModel, pg_pid: int | None
+) -> AsyncIterator[Target]:
     """The same load through the langgraph-sdk async client: `threads.create`, then `runs.wait` per turn."""
     from langgraph_sdk import get_client
 
@@ -361,9 +406,31 @@ async def over_http(
             return str(out["messages"][-1]["content"])
 
         meter = CpuMeter({"server": server.proc.pid, "postgres": pg_pid, "model": model.proc.pid})
-        return await sweep(open_thread, turn, model, meter, loads)
+        yield Target(name, open_thread, turn, meter)
     finally:
         await client.aclose()
+
+
+async def measure(env: dict[str, str], model: FakeModel, pg_pid: int | None) -> dict[str, Results]:
+    """In-process against one worker, then against two at the largest load, then `langgraph dev` alone."""
+    out: dict[str, Results] = {}
+    async with in_process(env, model, pg_pid) as base:
+        with nova_serve(env) as server:
+            async with over_http("serve", server, API_KEY, model, pg_pid) as served:
+                one = await sweep([base, served], model)
+        with nova_serve(env, workers=2) as server:
+            async with over_http("serve2", server, API_KEY, model, pg_pid) as served:
+                two = await sweep([base, served], model, loads=(max(THREADS),))
+    out.update(base=one["in-process"], serve=one["serve"], base2=two["in-process"], serve2=two["serve2"])
+    if LANGGRAPH.exists():
+        with langgraph_dev(env, jobs=max(THREADS)) as dev_server:
+            async with over_http("dev", dev_server, None, model, None) as dev:
+                out["dev"] = (await sweep([dev], model, rounds=1))["dev"]
+    return out
+
+
+def shape(threads: int) -> str:
+    return f"{threads} threads x {TURNS[threads]} turns x {ROUNDS} rounds"
 
 
 def _target(delay: int, threads: int) -> tuple[str, Callable[[Load, Load], bool]]:
@@ -389,21 +456,16 @@ def run(pg_url: str) -> tuple[list[Row], list[str]]:
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
     try:
-        base = asyncio.run(in_process(env, model, pg_pid))
-        calls_before = model.calls()
-        with nova_serve(env) as server:
-            served = asyncio.run(over_http(server, API_KEY, model, pg_pid))
-        calls = model.calls() - calls_before
-        with nova_serve(env, workers=2) as server:
-            two = asyncio.run(over_http(server, API_KEY, model, pg_pid, loads=(max(THREADS),)))
-        dev: Results | None = None
-        if LANGGRAPH.exists():
-            with langgraph_dev(env, jobs=max(THREADS)) as dev_server:
-                dev = asyncio.run(over_http(dev_server, None, model, None))
+        measured = event_loop_run()(measure(env, model, pg_pid))
+        calls = model.calls()
     finally:
         model.stop()
         shutil.rmtree(home, ignore_errors=True)
     elapsed = time.perf_counter() - started
+    base, served, base2, two = measured["base"], measured["serve"], measured["base2"], measured["serve2"]
+    dev = measured.get("dev")
+    warmups = 4 * (len(measured) + 1)  # 2 threads x 2 turns per target per sweep; the baseline is in two sweeps
+    turns_done = sum(load.done for results in measured.values() for load in results.values()) + warmups
 
     rows: list[Row] = []
     for delay in DELAYS_MS:
@@ -412,8 +474,8 @@ def run(pg_url: str) -> tuple[list[Row], list[str]]:
             target, check = _target(delay, threads)
             rows.append(
                 Row(
-                    f"HTTP nova serve vs in-process, model {delay} ms, {threads} threads x {TURNS[threads]} turns, "
-                    "hash embedder (turns/s; p50 / p95 ms; errors)",
+                    f"HTTP nova serve vs in-process, model {delay} ms, {shape(threads)}, hash embedder"
+                    " (turns/s; p50 / p95 ms; errors)",
                     nova.text(),
                     bare.text(),
                     f"{nova.throughput / max(bare.throughput, 1e-9):.2f}x",
@@ -423,12 +485,12 @@ def run(pg_url: str) -> tuple[list[Row], list[str]]:
             )
     for delay in DELAYS_MS:
         threads = max(THREADS)
-        nova, bare = two[(delay, threads)], base[(delay, threads)]
+        nova, bare = two[(delay, threads)], base2[(delay, threads)]
         target, check = _target(delay, threads)
         rows.append(
             Row(
-                f"HTTP nova serve --workers 2 vs in-process, model {delay} ms, {threads} threads x {TURNS[threads]} "
-                "turns, hash embedder (turns/s; p50 / p95 ms; errors)",
+                f"HTTP nova serve --workers 2 vs in-process, model {delay} ms, {shape(threads)}, hash embedder"
+                " (turns/s; p50 / p95 ms; errors)",
                 nova.text(),
                 bare.text(),
                 f"{nova.throughput / max(bare.throughput, 1e-9):.2f}x",
@@ -442,8 +504,8 @@ def run(pg_url: str) -> tuple[list[Row], list[str]]:
             nova, other = served[(delay, threads)], dev[(delay, threads)]
             rows.append(
                 Row(
-                    f"HTTP nova serve vs langgraph dev, model {delay} ms, {threads} threads x {TURNS[threads]} turns, "
-                    "hash embedder (turns/s; p50 / p95 ms; errors)",
+                    f"HTTP nova serve vs langgraph dev, model {delay} ms, {shape(threads)}, hash embedder"
+                    " (turns/s; p50 / p95 ms; errors)",
                     nova.text(),
                     other.text(),
                     f"{nova.throughput / max(other.throughput, 1e-9):.2f}x",
@@ -452,11 +514,11 @@ def run(pg_url: str) -> tuple[list[Row], list[str]]:
                 )
             )
 
-    turns_served = sum(r.threads * r.turns for r in served.values()) + 4
     notes = [
         f"HTTP: `nova serve --workers {WORKERS}` and the SDK client on this machine (load {load_before:.2f} at the "
         f"start of the scenario, {os.getloadavg()[0]:.2f} at its end, {elapsed:.0f} s in all); fake model calls per "
-        f"turn {calls / turns_served:.2f}; the in-process baseline runs `graph.ainvoke` on the graph NovaRuntime "
+        f"turn {calls / turns_done:.2f}; each load ran {ROUNDS} times per side, the sides alternating, rounds pooled;"
+        " the in-process baseline runs `graph.ainvoke` on the graph NovaRuntime "
         "builds (Postgres saver and store, memory), without the run bookkeeping the server adds; durability "
         f"{chat_durability(nova_settings(env)) or 'LangGraph default (async)'} on both.",
         "HTTP CPU ms per turn (client = the load generator, in-process the graph too; server = the server's "

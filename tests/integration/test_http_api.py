@@ -220,6 +220,7 @@ async def _status(client: LangGraphClient, tid: str, run_id: str) -> str:
 async def test_one_run_per_thread_enqueue_interrupt_and_cancel(alice: LangGraphClient) -> None:
     tid = (await alice.threads.create(graph_id="sleepy"))["thread_id"]
     slow = await alice.runs.create(tid, "sleepy", input={"seconds": 30})
+    assert slow["status"] == "running"  # the thread was free: the run starts as it is created
     await until(lambda: _is(alice, tid, slow["run_id"], "running"))
     await fails(409, alice.runs.create(tid, "sleepy", input={"seconds": 0}))
     await fails(409, alice.runs.wait(tid, "sleepy", input={"seconds": 0}))
@@ -259,6 +260,19 @@ async def test_one_run_per_thread_enqueue_interrupt_and_cancel(alice: LangGraphC
     assert first.event == "metadata"
     await stream.aclose()
     await until(lambda: _is(alice, tid, first.data["run_id"], "interrupted"))
+
+
+async def test_runs_created_at_once_on_a_free_thread_start_one_and_queue_the_rest(alice: LangGraphClient) -> None:
+    tid = (await alice.threads.create(graph_id="sleepy"))["thread_id"]
+    made = await asyncio.gather(
+        *(alice.runs.create(tid, "sleepy", input={"seconds": 0.2}, multitask_strategy="enqueue") for _ in range(6))
+    )
+    assert sorted(r["status"] for r in made) == ["pending"] * 5 + ["running"]
+    for run in made:
+        await alice.runs.join(tid, run["run_id"])
+    assert [await _status(alice, tid, r["run_id"]) for r in made] == ["success"] * 6
+    assert (await alice.threads.get_state(tid))["values"]["done"] == ["nap"] * 6
+    assert (await alice.threads.get(tid))["status"] == "idle"
 
 
 async def _is(client: LangGraphClient, tid: str, run_id: str, status: str) -> bool:
@@ -445,7 +459,10 @@ async def test_stateless_runs_state_updates_and_failed_runs(alice: LangGraphClie
     again = await alice.runs.wait(failing, "nova", input=human("what is the capital of Peru?"))
     assert again["messages"][-1]["content"] == "echo: what is the capital of Peru?"
     assert (await alice.threads.get(failing))["status"] == "idle"
-    assert "nova_run_errors_total{" in (await http.get("/metrics")).text
+    metrics = (await http.get("/metrics")).text
+    assert "nova_run_errors_total{" in metrics
+    # each chat run is logged as a turn in the transaction that ends the run, the failed one as an error
+    assert 'nova_turns_total{status="error"}' in metrics and 'nova_turns_total{status="ok"}' in metrics
 
 
 def test_serve_refuses_public_binding_without_keys(api_server: ApiServer) -> None:
