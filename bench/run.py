@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.common import ROOT, Row, write_results
+from bench.common import ROOT, Row, update_readme, write_results
 
 
 def _temporary_database() -> str:
@@ -86,7 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the benchmark exits non-zero only when it cannot run
         print(f"bench: could not run: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(write_results(rows, notes))
+    text = write_results(rows, notes)
+    print(text)
+    if not args.only and update_readme(text):  # only a full run replaces the README's table
+        print("README.md: benchmark table updated")
     return 0
 
 

@@ -52,7 +52,7 @@ def bare_graph(model: Any, embed: Any, centroids: Any) -> StateGraph[Any]:
     """Router + specialist in plain LangGraph: embed the request, pick the nearest agent, call the same model."""
 
     async def route(state: BareState) -> dict[str, Any]:
-        vec = embed.embed_query(state["messages"][-1].text)
+        vec = await embed.aembed_query(state["messages"][-1].text)  # langchain's async form: off the event loop
         return {"route": str(int((centroids @ vec).argmax()))}
 
     async def specialist(state: BareState) -> dict[str, Any]:
