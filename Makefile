@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint format bench dev clean browser-deps
+.PHONY: install run test test-fast lint format bench screenshots dev clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+screenshots: $(STAMP)
+	-@$(MAKE) --no-print-directory browser-deps
+	$(PY) -m pytest tests/browser --screenshots docs/screenshots
 
 dev: $(STAMP)
 	$(VENV)/bin/langgraph dev --host 127.0.0.1 --port 2024 --no-browser

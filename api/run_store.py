@@ -1,8 +1,9 @@
 """SQL over `nova_runs`: the run rows every worker process shares.
 
-Creating a run takes a per-thread advisory transaction lock, so the check for an active run and the insert
-are atomic across workers; starting one flips it to `running`, which a partial unique index allows for one
-run per thread.
+A run on a free thread is inserted `running` in one statement; a partial unique index allows one running
+run per thread, so two workers racing for a free thread cannot both start. Behind another run, a run is
+inserted `pending` under a per-thread advisory transaction lock (the check for active runs and the insert
+are atomic across workers) and `claim` starts it when its turn comes.
 """
 
 from __future__ import annotations

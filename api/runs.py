@@ -1,10 +1,10 @@
 """Runs: background execution, one run per thread across worker processes, cancel, join and SSE.
 
-A run is a row in `nova_runs`. Creating one takes a per-thread advisory transaction lock, so the check
-for an active run and the insert are atomic across workers; starting one flips it to `running`, which a
-partial unique index allows for one run per thread. The worker executing a run heartbeats it and polls
-for cancel requests; a run whose worker stopped heartbeating, or whose pid is gone on this host, is
-marked as an error and its thread freed, resumable from its last checkpoint.
+A run is a row in `nova_runs`. On a free thread it is inserted `running` in one statement, the partial
+unique index (one running run per thread) settling a race; behind another run it is inserted `pending`
+under a per-thread advisory transaction lock and claimed when its turn comes. The worker executing a run
+heartbeats it and polls for cancel requests; a run whose worker stopped heartbeating, or whose pid is gone
+on this host, is marked as an error and its thread freed, resumable from its last checkpoint.
 """
 
 from __future__ import annotations

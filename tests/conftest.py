@@ -100,3 +100,8 @@ def free_port() -> int:
 
 
 __all__ = ["database_uri", "free_port"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--screenshots DIR`: where the web app tests save their screenshots (`make screenshots`: the README's)."""
+    parser.addoption("--screenshots", metavar="DIR", default=None, help="save the web app's screenshots into DIR")

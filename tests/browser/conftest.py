@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,13 +18,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.integration.conftest import fake_llm
 from tests.integration.conftest_http import ALICE, BOB, ApiServer, _wait_ready, start_serve
 
 __all__ = ["fake_llm"]
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+_shots: dict[str, Path] = {}
 CHROMIUM = ("chromium", "chromium-browser")
 DRIVER = ("chromedriver",)
 GRAPHS = ("review", "patch", "pair", "sleepy")
@@ -132,11 +132,18 @@ def browser(chromium: tuple[str, str]) -> Iterator[Any]:
         driver.quit()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Screenshots go where `--screenshots` says, else to a scratch directory (a test run leaves docs/ alone)."""
+    chosen = config.getoption("--screenshots", default=None)
+    _shots["dir"] = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="nova-screenshots-"))
+
+
 def screenshot(driver: Any, name: str) -> Path:
-    """Save the current page as docs/screenshots/<name>.png."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
+    """Save the current page as <screenshots dir>/<name>.png and return its path."""
+    folder = _shots.get("dir") or Path(tempfile.mkdtemp(prefix="nova-screenshots-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    assert driver.save_screenshot(str(path)), f"could not save the screenshot {path}"
     return path
 
 
