@@ -1,4 +1,8 @@
-"""The web app in headless Chromium against a real `nova serve` (fake model): one session, top to bottom."""
+"""The web app in headless Chromium against a real `nova serve` (fake model): one browser, each test on its own.
+
+The browser is shared (starting Chromium is slow); each test signs in when it is not and makes the data it
+needs, so any test runs alone (`-k`) as well as in the module.
+"""
 
 from __future__ import annotations
 
@@ -89,6 +93,29 @@ def api(web_server: WebServer) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture()
+def signed_in(browser: Any, web_server: WebServer) -> Any:
+    """The browser signed in as alice (through the login form when it is not), whatever ran before."""
+    if browser.get_cookie("nova_session") is None or not browser.current_url.startswith(web_server.url):
+        browser.get(f"{web_server.url}/app/")
+        if browser.get_cookie("nova_session") is None:
+            visible(browser, "#api-key").send_keys(ALICE)
+            css(browser, "form.login button[type=submit]")[0].click()
+            text_in(browser, "#who", "Signed in as alice")
+    return browser
+
+
+@pytest.fixture()
+def chat_thread(api: httpx.Client) -> str:
+    """A chat thread with one answered turn (the one the chat test made through the page, when it ran)."""
+    if "chat_thread" not in seen:
+        tid = api.post("/threads", json={"metadata": {"graph_id": "nova"}}).json()["thread_id"]
+        body = {"assistant_id": "nova", "input": {"messages": [{"role": "user", "content": TRANSLATE}]}}
+        assert api.post(f"/threads/{tid}/runs/wait", json=body).json()["messages"][-1]["content"].startswith("echo:")
+        seen["chat_thread"] = tid
+    return str(seen["chat_thread"])
+
+
 def paused_patch(api: httpx.Client) -> str:
     tid = api.post("/threads", json={"metadata": {"graph_id": "patch"}}).json()["thread_id"]
     out = api.post(
@@ -117,7 +144,8 @@ def test_log_in_with_an_api_key(browser: Any, web_server: WebServer) -> None:
     assert browser.execute_script("return document.cookie") == ""  # HttpOnly: invisible to scripts
 
 
-def test_streamed_reply_marked_with_its_agent_and_why(browser: Any, web_server: WebServer) -> None:
+def test_streamed_reply_marked_with_its_agent_and_why(signed_in: Any, web_server: WebServer) -> None:
+    browser = signed_in
     go(browser, web_server, "/chat")
     send(browser, TRANSLATE)
     settled(browser, 1)
@@ -152,7 +180,8 @@ def test_streamed_reply_marked_with_its_agent_and_why(browser: Any, web_server: 
     assert row == (TRANSLATE, "language.translate", target)
 
 
-def test_clarify_question_answered_with_a_button(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
+def test_clarify_question_answered_with_a_button(signed_in: Any, web_server: WebServer, api: httpx.Client) -> None:
+    browser = signed_in
     vague = next(
         (t for t in VAGUE if api.post("/nova/route", json={"text": t}).json()["decision"]["chosen"] == "clarify"),
         None,
@@ -176,9 +205,11 @@ def test_clarify_question_answered_with_a_button(browser: Any, web_server: WebSe
     text_in(browser, "#why .reason", f"you picked {agent}")
 
 
-def test_approve_a_paused_patch_after_reading_its_diff(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
+def test_approve_a_paused_patch_after_reading_its_diff(
+    signed_in: Any, web_server: WebServer, api: httpx.Client
+) -> None:
+    browser = signed_in
     tid = paused_patch(api)
-    seen["patch_thread"] = tid
     go(browser, web_server, "/reviews")
     card = visible(browser, f'article.review[data-thread-id="{tid}"]')
     added = [e.text for e in card.find_elements("css selector", ".diff-add")]
@@ -191,7 +222,8 @@ def test_approve_a_paused_patch_after_reading_its_diff(browser: Any, web_server:
     assert api.get(f"/threads/{tid}").json()["status"] == "idle"
 
 
-def test_edit_the_diff_in_place_then_approve(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
+def test_edit_the_diff_in_place_then_approve(signed_in: Any, web_server: WebServer, api: httpx.Client) -> None:
+    browser = signed_in
     tid = paused_patch(api)
     go(browser, web_server, "/health")
     go(browser, web_server, "/reviews")
@@ -210,7 +242,8 @@ def test_edit_the_diff_in_place_then_approve(browser: Any, web_server: WebServer
     assert "0.04" in history["decision"]["args"]["diff"] and history["decision"]["type"] == "edit"
 
 
-def test_reject_with_a_comment(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
+def test_reject_with_a_comment(signed_in: Any, web_server: WebServer, api: httpx.Client) -> None:
+    browser = signed_in
     tid = paused_patch(api)
     go(browser, web_server, "/threads")
     go(browser, web_server, "/reviews")
@@ -224,7 +257,8 @@ def test_reject_with_a_comment(browser: Any, web_server: WebServer, api: httpx.C
     assert values["decision"] == {"type": "respond", "args": "too risky before the release"}
 
 
-def test_a_review_decided_elsewhere_shows_a_banner(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
+def test_a_review_decided_elsewhere_shows_a_banner(signed_in: Any, web_server: WebServer, api: httpx.Client) -> None:
+    browser = signed_in
     tid = paused_patch(api)
     go(browser, web_server, "/threads")
     go(browser, web_server, "/reviews")
@@ -236,11 +270,14 @@ def test_a_review_decided_elsewhere_shows_a_banner(browser: Any, web_server: Web
     screenshot(browser, "review-conflict")
 
 
-def test_memory_search_and_supersession_chain(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
+def test_memory_search_and_supersession_chain(
+    signed_in: Any, web_server: WebServer, api: httpx.Client, chat_thread: str
+) -> None:
+    browser = signed_in
     if api.get("/nova/memory").status_code == 404:
         pytest.skip("this checkout has no /nova/memory endpoints yet (api/routes/memory.py)")
     # Stated through the memory write path (the chat's memory agent is a tool agent the fake model cannot drive).
-    thread = seen.get("chat_thread")
+    thread = chat_thread
     for text in ("my editor is Vim", "I switched from Vim to Helix last month"):
         assert api.post("/nova/memory", json={"text": text, "thread_id": thread}).status_code == 201
     chain = api.get("/nova/memory/subjects/user%2Feditor/history").json()["memories"]
@@ -259,8 +296,11 @@ def test_memory_search_and_supersession_chain(browser: Any, web_server: WebServe
     screenshot(browser, "memory")
 
 
-def test_threads_timeline_and_health_charts(browser: Any, web_server: WebServer, api: httpx.Client) -> None:
-    paused_patch(api)
+def test_threads_timeline_and_health_charts(
+    signed_in: Any, web_server: WebServer, api: httpx.Client, chat_thread: str
+) -> None:  # chat_thread: an idle thread among the interrupted and failed ones
+    browser = signed_in
+    patch_thread = paused_patch(api)
     failing = api.post("/threads", json={"metadata": {"graph_id": "nova"}}).json()["thread_id"]
     body = {"assistant_id": "nova", "input": {"messages": [{"role": "user", "content": "@language.proofread FAIL: x"}]}}
     assert "__error__" in api.post(f"/threads/{failing}/runs/wait", json=body).json()
@@ -270,7 +310,7 @@ def test_threads_timeline_and_health_charts(browser: Any, web_server: WebServer,
     screenshot(browser, "threads")
     go(browser, web_server, f"/threads/{failing}")
     visible(browser, "#resume")
-    go(browser, web_server, f"/threads/{seen['patch_thread']}")
+    go(browser, web_server, f"/threads/{patch_thread}")
     until(lambda: len(css(browser, "#timeline li")) >= 3, what="the timeline")
     assert "patch" in visible(browser, "main").text
 
@@ -282,10 +322,11 @@ def test_threads_timeline_and_health_charts(browser: Any, web_server: WebServer,
     screenshot(browser, "health")
 
 
-def test_readable_at_phone_width(browser: Any, web_server: WebServer) -> None:
+def test_readable_at_phone_width(signed_in: Any, web_server: WebServer, chat_thread: str) -> None:
+    browser = signed_in
     browser.set_window_size(390, 844)
     try:
-        go(browser, web_server, f"/chat/{seen['chat_thread']}")
+        go(browser, web_server, f"/chat/{chat_thread}")
         text_in(browser, "#messages .msg.assistant .body", "echo:")
         overflow = browser.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"the page scrolls sideways by {overflow}px at phone width"
@@ -297,10 +338,12 @@ def test_readable_at_phone_width(browser: Any, web_server: WebServer) -> None:
         browser.set_window_size(1280, 900)
 
 
-def test_keyboard_reaches_the_composer_and_sends(browser: Any, web_server: WebServer) -> None:
+def test_keyboard_reaches_the_composer_and_sends(signed_in: Any, web_server: WebServer) -> None:
+    browser = signed_in
     from selenium.webdriver.common.keys import Keys
 
-    go(browser, web_server, "/chat")
+    go(browser, web_server, "/threads")
+    go(browser, web_server, "/chat")  # opening the chat page puts the focus in the composer
     until(lambda: browser.switch_to.active_element.get_attribute("id") == "message", what="the composer focused")
     browser.execute_script("document.getElementById('skip').focus()")
     assert browser.switch_to.active_element.get_attribute("id") == "skip"
@@ -312,7 +355,7 @@ def test_keyboard_reaches_the_composer_and_sends(browser: Any, web_server: WebSe
     until(lambda: browser.execute_script("return location.hash") == "#/reviews", what="keyboard navigation")
 
 
-def test_session_cookie_and_csrf_rules(web_server: WebServer) -> None:
+def test_session_cookie_and_csrf_rules(web_server: WebServer, chat_thread: str) -> None:  # alice has a thread
     with httpx.Client(base_url=web_server.url, timeout=30) as raw:
         assert raw.post("/web/login", json={"api_key": "not-a-real-key"}).status_code == 401
         assert raw.post("/web/login", data={"api_key": ALICE}).status_code in (415, 422)
@@ -344,7 +387,8 @@ def test_session_cookie_and_csrf_rules(web_server: WebServer) -> None:
         assert out.status_code == 204 and "max-age=0" in out.headers["set-cookie"].lower()
 
 
-def test_an_expired_session_asks_to_log_in_again(browser: Any, web_server: WebServer) -> None:
+def test_an_expired_session_asks_to_log_in_again(signed_in: Any, web_server: WebServer) -> None:
+    browser = signed_in
     go(browser, web_server, "/chat")
     visible(browser, "#message")
     browser.delete_cookie("nova_session")
@@ -355,7 +399,8 @@ def test_an_expired_session_asks_to_log_in_again(browser: Any, web_server: WebSe
     text_in(browser, "#who", "Signed in as alice")
 
 
-def test_error_banner_when_the_server_stops(browser: Any, web_server: WebServer) -> None:
+def test_error_banner_when_the_server_stops(signed_in: Any, web_server: WebServer) -> None:
+    browser = signed_in
     go(browser, web_server, "/chat")
     visible(browser, "#message")
     web_server.stop()
