@@ -80,12 +80,15 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
 # The common case in one statement: the thread has no active run, so the run starts `running` here and the
 # thread turns busy. When a run is active (or pending) nothing is inserted and the caller takes the locked
 # path; two racing inserts both seeing a free thread are kept apart by the one-running-per-thread index.
+# With an owner the statement also checks the thread is theirs and bound to this graph (or to none yet).
 START_ON_FREE_THREAD_SQL = f"""
 WITH started AS (
     INSERT INTO nova_runs (run_id, thread_id, assistant_id, graph_id, user_id, multitask_strategy, kwargs,
         metadata, worker_host, worker_pid, heartbeat_at, status, started_at)
     SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now(), 'running', now()
     WHERE NOT EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running'))
+    AND (%s::text IS NULL OR EXISTS (SELECT 1 FROM nova_threads t WHERE t.thread_id = %s AND t.user_id = %s
+        AND coalesce(t.metadata->>'graph_id', %s) = %s))
     RETURNING {_RUN_COLUMNS}
 ), busy AS (
     UPDATE nova_threads SET status = 'busy', updated_at = now(), metadata = metadata || %s
@@ -134,14 +137,9 @@ class RunStore:
             worker.pid,
         )
         thread_meta = Jsonb({"graph_id": graph_id, "assistant_id": assistant_id})
-        try:
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(START_ON_FREE_THREAD_SQL, (*values, thread_id, thread_meta, thread_id))
-                row = await cur.fetchone()
-            if row is not None:
-                return dict(row), []
-        except UniqueViolation:
-            pass  # another run started on the thread at the same moment: queue behind it below
+        started = await self._start_on_free_thread(values, thread_id, thread_meta, None, graph_id)
+        if started is not None:
+            return started, []
         displaced: list[str] = []
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
@@ -187,6 +185,53 @@ class RunStore:
             )
         assert row is not None
         return dict(row), displaced
+
+    async def start_if_free(
+        self,
+        *,
+        run_id: str,
+        thread_id: str,
+        graph_id: str,
+        assistant_id: str,
+        user_id: str,
+        strategy: str,
+        kwargs: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        worker: Worker,
+    ) -> dict[str, Any] | None:
+        """Start a run in one statement if the thread is free and `user_id`'s; else return None.
+
+        The thread must also be bound to `graph_id` or to no graph yet. On None the caller checks the thread
+        and calls `insert` as usual.
+        """
+        values = (
+            run_id,
+            thread_id,
+            assistant_id,
+            graph_id,
+            user_id,
+            strategy,
+            Jsonb(dict(kwargs)),
+            Jsonb(jsonable(dict(metadata))),
+            worker.host,
+            worker.pid,
+        )
+        thread_meta = Jsonb({"graph_id": graph_id, "assistant_id": assistant_id})
+        return await self._start_on_free_thread(values, thread_id, thread_meta, user_id, graph_id)
+
+    async def _start_on_free_thread(
+        self, values: tuple[Any, ...], thread_id: str, thread_meta: Jsonb, owner: str | None, graph_id: str
+    ) -> dict[str, Any] | None:
+        try:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(
+                    START_ON_FREE_THREAD_SQL,
+                    (*values, thread_id, owner, thread_id, owner, graph_id, graph_id, thread_meta, thread_id),
+                )
+                row = await cur.fetchone()
+        except UniqueViolation:
+            return None  # another run started on the thread at the same moment: the caller queues behind it
+        return dict(row) if row is not None else None
 
     async def claim(self, run_id: str, worker: Worker) -> bool:
         """Start the run if it is next in its thread's queue and no run of the thread is running."""

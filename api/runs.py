@@ -262,13 +262,43 @@ class RunManager:
         for other in displaced:
             if other in self.local:
                 self.local[other].cancel("rollback" if strategy == "rollback" else "interrupt")
-        run = LocalRun(run_id, thread_id, user_id, entry, spec)
+        return self._drive_here(row, thread_id, user_id, entry, spec, subscribe)
+
+    async def start_if_free(
+        self,
+        *,
+        user_id: str,
+        thread_id: str,
+        entry: GraphEntry,
+        spec: RunSpec,
+        strategy: str,
+        metadata: Mapping[str, Any],
+        subscribe: bool = False,
+    ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None] | None:
+        """Start a run at once if the thread is the user's, bound to this graph (or none) and free; else None."""
+        row = await self.store.start_if_free(
+            run_id=str(uuid.uuid4()),
+            thread_id=thread_id,
+            graph_id=entry.graph_id,
+            assistant_id=entry.assistant_id,
+            user_id=user_id,
+            strategy=strategy,
+            kwargs=spec.kwargs(),
+            metadata=metadata,
+            worker=self.worker,
+        )
+        return None if row is None else self._drive_here(row, thread_id, user_id, entry, spec, subscribe)
+
+    def _drive_here(
+        self, row: dict[str, Any], thread_id: str, user_id: str, entry: GraphEntry, spec: RunSpec, subscribe: bool
+    ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None]:
+        run = LocalRun(str(row["run_id"]), thread_id, user_id, entry, spec)
         latest_correction = int(row.pop("latest_correction"))
         if row["status"] == "running":  # the thread was free: the insert started it here
             run.phase, run.latest_correction = "streaming", latest_correction
         queue = run.subscribe() if subscribe else None
-        self.local[run_id] = run
-        run.task = asyncio.create_task(self._drive(run), name=f"nova-run-{run_id}")
+        self.local[run.run_id] = run
+        run.task = asyncio.create_task(self._drive(run), name=f"nova-run-{run.run_id}")
         return row, run, queue
 
     # --- executing ----------------------------------------------------------------------------------

@@ -126,6 +126,26 @@ async def _submit(
         raise HTTPException(404, f"assistant {body.assistant_id} not found")
     if thread_id is not None and body.on_completion is not None:
         raise HTTPException(422, "on_completion applies to stateless runs only")
+    metadata = {**((body.config.metadata or {}) if body.config else {}), **(body.metadata or {})}
+    if thread_id is not None and body.command is None and body.input is not None:
+        # The common case, a new input on the caller's free thread, in one statement; anything else (a busy,
+        # missing or foreign thread, a resume) takes the checks below, which say what is wrong.
+        try:
+            spec = _spec(api, user, entry, thread_id, body, temporary=False)
+        except HTTPException:
+            pass
+        else:
+            started = await api.runs.start_if_free(
+                user_id=user,
+                thread_id=thread_id,
+                entry=entry,
+                spec=spec,
+                strategy=body.multitask_strategy,
+                metadata=metadata,
+                subscribe=subscribe,
+            )
+            if started is not None:
+                return started
     create = thread_id is None
     target = thread_id or str(uuid.uuid4())
     if thread_id is not None:
@@ -149,7 +169,6 @@ async def _submit(
             await api.threads.create(target, user, meta, if_exists="do_nothing")
         except ThreadExists as exc:
             raise HTTPException(404, f"thread {target} not found") from exc
-    metadata = {**((body.config.metadata or {}) if body.config else {}), **(body.metadata or {})}
     try:
         return await api.runs.submit(
             user_id=user,

@@ -350,6 +350,8 @@ async def test_other_users_threads_answer_404(alice: LangGraphClient, bob: LangG
         bob.runs.cancel(tid, run["run_id"]),
     ):
         await fails(404, attempt)
+    await fails(409, alice.runs.wait(tid, "sleepy", input={"seconds": 0}))  # the thread runs nova
+    assert len(await alice.runs.list(tid)) == 1  # neither bob's run nor the other graph's started
     assert tid not in {t["thread_id"] for t in await bob.threads.search(limit=1000)}
     await fails(409, bob.threads.create(thread_id=tid))
     await alice.threads.delete(tid)
