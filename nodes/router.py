@@ -127,6 +127,9 @@ def training_set(
     return TrainingSet(tuple(texts), tuple(labels), tuple(weights))
 
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+
+
 @dataclass
 class RouterModel:
     """A fitted scorer: probabilities per agent (and for `clarify`), and the examples behind them."""
@@ -155,6 +158,8 @@ class RouterModel:
         self._coef_lex = np.ascontiguousarray(coef[:, :n_lex])
         self._coef_emb = np.ascontiguousarray(coef[:, n_lex:]) * self.embedding_weight
         self._intercept = intercept
+        labels = np.asarray(self.example_labels)
+        self._examples_of = {agent: np.flatnonzero(labels == agent) for agent in np.unique(labels)}
 
     def margins(self, text: str, qvec: Matrix) -> np.ndarray:
         """Return the SVM margins over `classes` for one (already reduced) request."""
@@ -188,9 +193,9 @@ class RouterModel:
         out: list[Candidate] = []
         for idx in order:
             agent = self.classes[idx]
-            agent_sims = np.where(self.example_labels == agent, sims, -np.inf)
-            best = np.argsort(-agent_sims)[:evidence]
-            matched = tuple(self.example_texts[i] for i in best if np.isfinite(agent_sims[i]))
+            rows = self._examples_of.get(agent, _NO_ROWS)
+            best = rows[np.argsort(-sims[rows], kind="stable")[:evidence]]
+            matched = tuple(self.example_texts[i] for i in best)
             out.append(Candidate(id=agent, score=round(float(proba[idx]), 4), matched=matched))
         return out, clarify_p
 
