@@ -438,7 +438,9 @@ async def test_a_run_whose_worker_died_frees_its_thread(alice: LangGraphClient, 
     assert (await alice.threads.get(tid))["status"] == "idle"
 
 
-async def test_stateless_runs_state_updates_and_failed_runs(alice: LangGraphClient, http: httpx.AsyncClient) -> None:
+async def test_stateless_runs_state_updates_and_failed_runs(
+    alice: LangGraphClient, http: httpx.AsyncClient, api_server: ApiServer
+) -> None:
     before = {t["thread_id"] for t in await alice.threads.search(limit=1000)}
     out = await alice.runs.wait(None, "nova", input=human("what is the capital of Peru?"))
     assert out["messages"][-1]["content"] == "echo: what is the capital of Peru?"
@@ -461,6 +463,11 @@ async def test_stateless_runs_state_updates_and_failed_runs(alice: LangGraphClie
     again = await alice.runs.wait(failing, "nova", input=human("what is the capital of Peru?"))
     assert again["messages"][-1]["content"] == "echo: what is the capital of Peru?"
     assert (await alice.threads.get(failing))["status"] == "idle"
+    with psycopg.connect(api_server.db_url) as conn:
+        turns = conn.execute(
+            "SELECT agent, status, error_node FROM turn_log WHERE thread_id = %s ORDER BY id", (failing,)
+        ).fetchall()
+    assert turns == [("language.proofread", "error", "language.proofread"), ("chat.general", "ok", None)], turns
     metrics = (await http.get("/metrics")).text
     assert "nova_run_errors_total{" in metrics
     # each chat run is logged as a turn in the transaction that ends the run, the failed one as an error
