@@ -55,6 +55,40 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class NewRun:
+    """A run about to be recorded: what `nova_runs` gets on insert."""
+
+    run_id: str
+    thread_id: str
+    graph_id: str
+    assistant_id: str
+    user_id: str
+    strategy: str
+    kwargs: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    worker: Worker
+
+    def values(self) -> tuple[Any, ...]:
+        """The first ten insert parameters, in `nova_runs` column order."""
+        return (
+            self.run_id,
+            self.thread_id,
+            self.assistant_id,
+            self.graph_id,
+            self.user_id,
+            self.strategy,
+            Jsonb(dict(self.kwargs)),
+            Jsonb(jsonable(dict(self.metadata))),
+            self.worker.host,
+            self.worker.pid,
+        )
+
+    def thread_meta(self) -> Jsonb:
+        """What the thread's metadata learns: the graph and assistant it runs."""
+        return Jsonb({"graph_id": self.graph_id, "assistant_id": self.assistant_id})
+
+
 _RUN_COLUMNS = (
     "run_id, thread_id, assistant_id, graph_id, user_id, status, multitask_strategy, kwargs, metadata, error,"
     " cancel_action, worker_host, worker_pid, heartbeat_at, created_at, updated_at, started_at, ended_at"
@@ -104,19 +138,7 @@ class RunStore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
-    async def insert(
-        self,
-        *,
-        run_id: str,
-        thread_id: str,
-        graph_id: str,
-        assistant_id: str,
-        user_id: str,
-        strategy: str,
-        kwargs: Mapping[str, Any],
-        metadata: Mapping[str, Any],
-        worker: Worker,
-    ) -> tuple[dict[str, Any], list[str]]:
+    async def insert(self, run: NewRun) -> tuple[dict[str, Any], list[str]]:
         """Insert a run, applying the multitask strategy; return it and the runs asked to stop.
 
         On a thread with no active run the run is inserted `running` for `worker` (no separate claim), in
@@ -124,42 +146,29 @@ class RunStore:
         waits for `claim`. The row also carries `latest_correction`, the newest routing correction id, so
         the worker learns corrections without another query.
         """
-        values = (
-            run_id,
-            thread_id,
-            assistant_id,
-            graph_id,
-            user_id,
-            strategy,
-            Jsonb(dict(kwargs)),
-            Jsonb(jsonable(dict(metadata))),
-            worker.host,
-            worker.pid,
-        )
-        thread_meta = Jsonb({"graph_id": graph_id, "assistant_id": assistant_id})
-        started = await self._start_on_free_thread(values, thread_id, thread_meta, None, graph_id)
+        started = await self._start_on_free_thread(run, None)
         if started is not None:
             return started, []
         displaced: list[str] = []
         async with self.pool.connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, run.thread_id))
             cur = await conn.execute(
                 "SELECT run_id, status FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running')"
                 " ORDER BY seq",
-                (thread_id,),
+                (run.thread_id,),
             )
             active = await cur.fetchall()
-            if active and strategy == "reject":
-                raise ThreadBusy(thread_id)
-            if active and strategy in ("interrupt", "rollback"):
+            if active and run.strategy == "reject":
+                raise ThreadBusy(run.thread_id)
+            if active and run.strategy in ("interrupt", "rollback"):
                 for row in active:
                     displaced.append(row["run_id"])
                     if row["status"] == "running":
                         await conn.execute(
                             "UPDATE nova_runs SET cancel_action = %s, updated_at = now() WHERE run_id = %s",
-                            (strategy, row["run_id"]),
+                            (run.strategy, row["run_id"]),
                         )
-                    elif strategy == "rollback":
+                    elif run.strategy == "rollback":
                         await conn.execute("DELETE FROM nova_runs WHERE run_id = %s", (row["run_id"],))
                     else:
                         await conn.execute(
@@ -175,58 +184,32 @@ class RunStore:
                 f" {'NULL' if active else 'now()'})"
                 f" RETURNING {_RUN_COLUMNS},"
                 " (SELECT coalesce(max(id), 0) FROM routing_corrections) AS latest_correction",
-                (*values, status),
+                (*run.values(), status),
             )
             row = await cur.fetchone()
             await conn.execute(
                 "UPDATE nova_threads SET status = 'busy', updated_at = now(), metadata = metadata || %s"
                 " WHERE thread_id = %s",
-                (thread_meta, thread_id),
+                (run.thread_meta(), run.thread_id),
             )
         assert row is not None
         return dict(row), displaced
 
-    async def start_if_free(
-        self,
-        *,
-        run_id: str,
-        thread_id: str,
-        graph_id: str,
-        assistant_id: str,
-        user_id: str,
-        strategy: str,
-        kwargs: Mapping[str, Any],
-        metadata: Mapping[str, Any],
-        worker: Worker,
-    ) -> dict[str, Any] | None:
+    async def start_if_free(self, run: NewRun) -> dict[str, Any] | None:
         """Start a run in one statement if the thread is free and `user_id`'s; else return None.
 
         The thread must also be bound to `graph_id` or to no graph yet. On None the caller checks the thread
         and calls `insert` as usual.
         """
-        values = (
-            run_id,
-            thread_id,
-            assistant_id,
-            graph_id,
-            user_id,
-            strategy,
-            Jsonb(dict(kwargs)),
-            Jsonb(jsonable(dict(metadata))),
-            worker.host,
-            worker.pid,
-        )
-        thread_meta = Jsonb({"graph_id": graph_id, "assistant_id": assistant_id})
-        return await self._start_on_free_thread(values, thread_id, thread_meta, user_id, graph_id)
+        return await self._start_on_free_thread(run, run.user_id)
 
-    async def _start_on_free_thread(
-        self, values: tuple[Any, ...], thread_id: str, thread_meta: Jsonb, owner: str | None, graph_id: str
-    ) -> dict[str, Any] | None:
+    async def _start_on_free_thread(self, run: NewRun, owner: str | None) -> dict[str, Any] | None:
+        thread, graph = run.thread_id, run.graph_id
         try:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(
                     START_ON_FREE_THREAD_SQL,
-                    (*values, thread_id, owner, thread_id, owner, graph_id, graph_id, thread_meta, thread_id),
+                    (*run.values(), thread, owner, thread, owner, graph, graph, run.thread_meta(), thread),
                 )
                 row = await cur.fetchone()
         except UniqueViolation:

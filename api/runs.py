@@ -23,7 +23,7 @@ from langgraph.types import Command, Send
 from psycopg.types.json import Jsonb
 
 from api.catalog import GraphCatalog, GraphEntry
-from api.run_store import RUN_LOCK_CLASS, RunNotActive, RunStore, Worker, pid_alive
+from api.run_store import RUN_LOCK_CLASS, NewRun, RunNotActive, RunStore, Worker, pid_alive
 from api.runtime import NovaRuntime
 from api.threads import ApiThreads, dumps, interrupts_of, jsonable
 
@@ -247,18 +247,8 @@ class RunManager:
         subscribe: bool = False,
     ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None]:
         """Record a run and start driving it here; raise ThreadBusy under the reject strategy."""
-        run_id = str(uuid.uuid4())
-        row, displaced = await self.store.insert(
-            run_id=run_id,
-            thread_id=thread_id,
-            graph_id=entry.graph_id,
-            assistant_id=entry.assistant_id,
-            user_id=user_id,
-            strategy=strategy,
-            kwargs=spec.kwargs(),
-            metadata=metadata,
-            worker=self.worker,
-        )
+        new = self._new_run(user_id, thread_id, entry, spec, strategy, metadata)
+        row, displaced = await self.store.insert(new)
         for other in displaced:
             if other in self.local:
                 self.local[other].cancel("rollback" if strategy == "rollback" else "interrupt")
@@ -276,7 +266,19 @@ class RunManager:
         subscribe: bool = False,
     ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None] | None:
         """Start a run at once if the thread is the user's, bound to this graph (or none) and free; else None."""
-        row = await self.store.start_if_free(
+        row = await self.store.start_if_free(self._new_run(user_id, thread_id, entry, spec, strategy, metadata))
+        return None if row is None else self._drive_here(row, thread_id, user_id, entry, spec, subscribe)
+
+    def _new_run(
+        self,
+        user_id: str,
+        thread_id: str,
+        entry: GraphEntry,
+        spec: RunSpec,
+        strategy: str,
+        metadata: Mapping[str, Any],
+    ) -> NewRun:
+        return NewRun(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
             graph_id=entry.graph_id,
@@ -287,7 +289,6 @@ class RunManager:
             metadata=metadata,
             worker=self.worker,
         )
-        return None if row is None else self._drive_here(row, thread_id, user_id, entry, spec, subscribe)
 
     def _drive_here(
         self, row: dict[str, Any], thread_id: str, user_id: str, entry: GraphEntry, spec: RunSpec, subscribe: bool
