@@ -108,6 +108,17 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {dumps(data)}\n\n"
 
 
+@dataclass(frozen=True)
+class RunRequest:
+    """Who asks for a run, of which graph, how it shares the thread, and whether they stream it."""
+
+    user_id: str
+    entry: GraphEntry
+    strategy: str
+    metadata: Mapping[str, Any]
+    subscribe: bool = False
+
+
 @dataclass
 class LocalRun:
     """A run this process executes (or waits to execute), with its live subscribers."""
@@ -236,68 +247,43 @@ class RunManager:
     # --- creating -----------------------------------------------------------------------------------
 
     async def submit(
-        self,
-        *,
-        user_id: str,
-        thread_id: str,
-        entry: GraphEntry,
-        spec: RunSpec,
-        strategy: str,
-        metadata: Mapping[str, Any],
-        subscribe: bool = False,
+        self, request: RunRequest, *, thread_id: str, spec: RunSpec
     ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None]:
         """Record a run and start driving it here; raise ThreadBusy under the reject strategy."""
-        new = self._new_run(user_id, thread_id, entry, spec, strategy, metadata)
-        row, displaced = await self.store.insert(new)
+        row, displaced = await self.store.insert(self._new_run(request, thread_id, spec))
         for other in displaced:
             if other in self.local:
-                self.local[other].cancel("rollback" if strategy == "rollback" else "interrupt")
-        return self._drive_here(row, thread_id, user_id, entry, spec, subscribe)
+                self.local[other].cancel("rollback" if request.strategy == "rollback" else "interrupt")
+        return self._drive_here(row, request, thread_id, spec)
 
     async def start_if_free(
-        self,
-        *,
-        user_id: str,
-        thread_id: str,
-        entry: GraphEntry,
-        spec: RunSpec,
-        strategy: str,
-        metadata: Mapping[str, Any],
-        subscribe: bool = False,
+        self, request: RunRequest, *, thread_id: str, spec: RunSpec
     ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None] | None:
         """Start a run at once if the thread is the user's, bound to this graph (or none) and free; else None."""
-        row = await self.store.start_if_free(self._new_run(user_id, thread_id, entry, spec, strategy, metadata))
-        return None if row is None else self._drive_here(row, thread_id, user_id, entry, spec, subscribe)
+        row = await self.store.start_if_free(self._new_run(request, thread_id, spec))
+        return None if row is None else self._drive_here(row, request, thread_id, spec)
 
-    def _new_run(
-        self,
-        user_id: str,
-        thread_id: str,
-        entry: GraphEntry,
-        spec: RunSpec,
-        strategy: str,
-        metadata: Mapping[str, Any],
-    ) -> NewRun:
+    def _new_run(self, request: RunRequest, thread_id: str, spec: RunSpec) -> NewRun:
         return NewRun(
             run_id=str(uuid.uuid4()),
             thread_id=thread_id,
-            graph_id=entry.graph_id,
-            assistant_id=entry.assistant_id,
-            user_id=user_id,
-            strategy=strategy,
+            graph_id=request.entry.graph_id,
+            assistant_id=request.entry.assistant_id,
+            user_id=request.user_id,
+            strategy=request.strategy,
             kwargs=spec.kwargs(),
-            metadata=metadata,
+            metadata=request.metadata,
             worker=self.worker,
         )
 
     def _drive_here(
-        self, row: dict[str, Any], thread_id: str, user_id: str, entry: GraphEntry, spec: RunSpec, subscribe: bool
+        self, row: dict[str, Any], request: RunRequest, thread_id: str, spec: RunSpec
     ) -> tuple[dict[str, Any], LocalRun, asyncio.Queue[str | None] | None]:
-        run = LocalRun(str(row["run_id"]), thread_id, user_id, entry, spec)
+        run = LocalRun(str(row["run_id"]), thread_id, request.user_id, request.entry, spec)
         latest_correction = int(row.pop("latest_correction"))
         if row["status"] == "running":  # the thread was free: the insert started it here
             run.phase, run.latest_correction = "streaming", latest_correction
-        queue = run.subscribe() if subscribe else None
+        queue = run.subscribe() if request.subscribe else None
         self.local[run.run_id] = run
         run.task = asyncio.create_task(self._drive(run), name=f"nova-run-{run.run_id}")
         return row, run, queue

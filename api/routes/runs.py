@@ -13,7 +13,7 @@ from api.catalog import ContextError, GraphEntry
 from api.deps import ApiDep, UserDep
 from api.routes.threads import check_values, config_for, entry_of, owned
 from api.run_store import RunNotActive, ThreadBusy, run_json
-from api.runs import LocalRun, RunSpec
+from api.runs import LocalRun, RunRequest, RunSpec
 from api.schemas import THREAD_ID_RE, ErrorBody, Run, RunCreate, RunStatus
 from api.threads import ThreadExists, interrupts_of, jsonable
 from nodes.review import ReviewAnswerError, parse_decision
@@ -127,6 +127,7 @@ async def _submit(
     if thread_id is not None and body.on_completion is not None:
         raise HTTPException(422, "on_completion applies to stateless runs only")
     metadata = {**((body.config.metadata or {}) if body.config else {}), **(body.metadata or {})}
+    request = RunRequest(user, entry, body.multitask_strategy, metadata, subscribe)
     if thread_id is not None and body.command is None and body.input is not None:
         # The common case, a new input on the caller's free thread, in one statement; anything else (a busy,
         # missing or foreign thread, a resume) takes the checks below, which say what is wrong.
@@ -135,15 +136,7 @@ async def _submit(
         except HTTPException:
             pass
         else:
-            started = await api.runs.start_if_free(
-                user_id=user,
-                thread_id=thread_id,
-                entry=entry,
-                spec=spec,
-                strategy=body.multitask_strategy,
-                metadata=metadata,
-                subscribe=subscribe,
-            )
+            started = await api.runs.start_if_free(request, thread_id=thread_id, spec=spec)
             if started is not None:
                 return started
     create = thread_id is None
@@ -170,15 +163,7 @@ async def _submit(
         except ThreadExists as exc:
             raise HTTPException(404, f"thread {target} not found") from exc
     try:
-        return await api.runs.submit(
-            user_id=user,
-            thread_id=target,
-            entry=entry,
-            spec=spec,
-            strategy=body.multitask_strategy,
-            metadata=metadata,
-            subscribe=subscribe,
-        )
+        return await api.runs.submit(request, thread_id=target, spec=spec)
     except ThreadBusy as exc:
         raise HTTPException(409, BUSY.format(thread=exc)) from exc
 
