@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,18 @@ class Row:
     def markdown(self) -> str:
         verdict = "n/a" if self.ok is None else ("pass" if self.ok else "FAIL")
         return f"| {self.scenario} | {self.nova} | {self.baseline} | {self.ratio} | {self.target} | {verdict} |"
+
+
+def proc_stats() -> Iterator[tuple[int, list[str]]]:
+    """Yield (pid, the fields of /proc/<pid>/stat after the command name) for every live process."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        yield int(entry.name), fields
 
 
 def pct(values: list[float], q: float) -> float:

@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from bench.common import ROOT, Row, pct
+from bench.common import ROOT, Row, pct, proc_stats
 from bench.fake_model import FakeModel, start_fake_model
 
 THREADS = (1, 16, 64)
@@ -66,15 +66,7 @@ def tree_cpu_s(root: int | None) -> float:
     """Return the CPU seconds of a process and its descendants (reaped children included), from /proc."""
     if root is None:
         return 0.0
-    procs: dict[int, tuple[int, int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        procs[int(entry.name)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    procs = {pid: (int(fields[1]), sum(int(f) for f in fields[11:15])) for pid, fields in proc_stats()}
     wanted, total, frontier = {root}, 0, [root]
     while frontier:
         pid = frontier.pop()

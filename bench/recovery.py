@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.common import Row
+from bench.common import Row, proc_stats
 from bench.fake_model import FakeModel, start_fake_model
 from bench.http import API_KEY, Served, free_port, nova_env, nova_serve, tree_cpu_s
 
@@ -56,17 +56,7 @@ def human(text: str) -> dict[str, Any]:
 
 def live_children(pid: int) -> set[int]:
     """Return the pids of a process's children that are not zombies."""
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
-            out.add(int(entry.name))
-    return out
+    return {child for child, fields in proc_stats() if int(fields[1]) == pid and fields[0] not in ("Z", "X")}
 
 
 async def _until(check: Any, what: str, every: float = 0.02) -> Any:
