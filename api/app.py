@@ -26,7 +26,7 @@ from api.catalog import build_catalog
 from api.deps import Api, ApiSettings, current_user
 from api.routes import assistants, info, memory, nova, runs, store, threads, web
 from api.runs import RunManager
-from api.runtime import NovaRuntime
+from api.runtime import NovaRuntime, settle_heap
 from api.settings import Settings, get_settings
 from api.threads import ApiThreads
 
@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
                 stale_s=options.stale_s,
             )
             await manager.start()
+            settle_heap()  # after start-up: what it loaded lives as long as the worker
             app.state.api = Api(options, keyring, runtime, catalog, thread_rows, manager)
             try:
                 yield

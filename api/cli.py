@@ -83,6 +83,9 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
     if demo:
         err.print("[dim]stdin is not a terminal and is empty: running the demo conversation[/dim]")
     nova = await _open(settings)
+    from api.runtime import settle_heap
+
+    settle_heap()  # a conversation runs for long: start-up's objects need no rescanning
     thread = args.thread or str(uuid.uuid4())
     failures = 0
     streamed: list[str] = []

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AnyMessage
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -175,20 +174,15 @@ class PgTurnLog:
         status: str,
         duration_ms: float,
         error: dict[str, str] | None = None,
-        conn: AsyncConnection[Any] | None = None,
     ) -> None:
-        """Append a turn's outcome (inside the caller's transaction when `conn` is given)."""
+        """Append a turn's outcome (a run's turn is logged as its thread settles, by nova_settle_thread)."""
         err = error or {}
-        sql = (
-            "INSERT INTO turn_log (user_id, thread_id, agent, status, error_node, error_kind, error, duration_ms)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-        )
-        params = (user_id, thread_id, agent, status, err.get("node"), err.get("kind"), err.get("message"), duration_ms)
-        if conn is not None:
-            await conn.execute(sql, params)
-            return
-        async with self.pool.connection() as own:
-            await own.execute(sql, params)
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO turn_log (user_id, thread_id, agent, status, error_node, error_kind, error, duration_ms)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (user_id, thread_id, agent, status, err.get("node"), err.get("kind"), err.get("message"), duration_ms),
+            )
 
     async def recent_failures(self, limit: int = 5) -> list[dict[str, Any]]:
         """Return the latest failed turns."""

@@ -38,20 +38,12 @@ RESUME_HINT = (
     " from its last finished step with a run that has no input"
 )
 
-# A thread's status from its runs: busy while one is active, else interrupted (a gate waits), else error when
-# its last run failed, else idle.
-THREAD_STATUS_SQL = """
-UPDATE nova_threads t SET status = s.status, updated_at = now()
-FROM (SELECT CASE
-    WHEN EXISTS (SELECT 1 FROM nova_runs WHERE thread_id = %(thread)s AND status IN ('pending', 'running'))
-        THEN 'busy'
-    WHEN %(interrupted)s THEN 'interrupted'
-    WHEN (SELECT status FROM nova_runs WHERE thread_id = %(thread)s AND status NOT IN ('pending', 'running')
-        ORDER BY seq DESC LIMIT 1) IN ('error', 'timeout') THEN 'error'
-    ELSE 'idle' END AS status) s
-WHERE t.thread_id = %(thread)s
-RETURNING s.status
-"""
+# A thread settles in one statement (migration 0006): the run's end, the thread's status from its runs and
+# the chat turn's record, under the thread's advisory lock.
+SETTLE_SQL = (
+    "SELECT nova_settle_thread(%(lock)s::integer, %(thread)s, %(interrupted)s, %(run)s, %(run_status)s, %(run_error)s,"
+    " %(turn)s) AS status"
+)
 
 CancelReason = Literal["interrupt", "rollback", "shutdown"]
 
@@ -493,22 +485,19 @@ class RunManager:
                 snapshot = await entry.graph.aget_state({"configurable": {"thread_id": thread_id}})
         if interrupted is None:
             interrupted = snapshot is not None and bool(interrupts_of(snapshot))
-        # One round trip: the statements are pipelined and the status is computed by the database.
+        run_id, run_status, error = finished if finished is not None else (None, None, None)
+        params = {
+            "lock": RUN_LOCK_CLASS,
+            "thread": thread_id,
+            "interrupted": interrupted,
+            "run": run_id,
+            "run_status": run_status,
+            "run_error": Jsonb(error) if error is not None else None,
+            "turn": Jsonb(turn) if turn is not None else None,
+        }
         async with self.runtime.pool.connection() as conn:
-            async with conn.pipeline(), conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RUN_LOCK_CLASS, thread_id))
-                if finished is not None:
-                    run_id, run_status, error = finished
-                    await conn.execute(
-                        "UPDATE nova_runs SET status = %s, error = %s, ended_at = now(), updated_at = now()"
-                        " WHERE run_id = %s",
-                        (run_status, Jsonb(error) if error is not None else None, run_id),
-                    )
-                cur = await conn.execute(THREAD_STATUS_SQL, {"thread": thread_id, "interrupted": interrupted})
-                if turn is not None:
-                    await self.runtime.turns.record(**turn, conn=conn)
-            row = await cur.fetchone()
-        return str(row["status"]) if row else None
+            row = await (await conn.execute(SETTLE_SQL, params)).fetchone()
+        return str(row["status"]) if row and row["status"] else None
 
     async def delete_thread(self, thread_id: str, user_id: str) -> bool:
         """Delete a thread: its checkpoints, its runs and its row."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 import uuid
@@ -107,6 +108,18 @@ class TurnResult:
     route: RouteDecision | None
     answer: str
     error: dict[str, str] | None = None
+
+
+def settle_heap() -> None:
+    """Hide what start-up loaded from the garbage collector (gc.freeze), for a process that runs for long.
+
+    An opened runtime holds some 300,000 objects (graphs, router matrices, modules) until the process exits.
+    Every full collection rescans all of them: about 120 ms here, a pause every few hundred turns, and in
+    all 0.5-0.8 ms of CPU per turn under load. Frozen, they are skipped; objects made later are collected
+    as usual. `nova serve` and `nova chat` call it once the runtime is open; short commands need not.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @dataclass

@@ -356,11 +356,12 @@ async def in_process(env: dict[str, str], model: FakeModel, pg_pid: int | None) 
     from langchain_core.messages import HumanMessage
     from threadpoolctl import threadpool_limits
 
-    from api.runtime import NovaRuntime
+    from api.runtime import NovaRuntime, settle_heap
 
     settings = nova_settings(env)
     limits = threadpool_limits(1, user_api="blas")  # as OPENBLAS_NUM_THREADS=1 does for the servers
     runtime = await NovaRuntime.open(settings, need_model=True)
+    settle_heap()  # as the server does once its runtime is open
     try:
         graph, context = runtime.graph, runtime.context(USER)
         durability: Any = chat_durability(settings)

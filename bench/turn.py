@@ -48,8 +48,12 @@ class BareState(TypedDict):
     route: str
 
 
-def bare_graph(model: Any, embed: Any, centroids: Any) -> StateGraph[Any]:
-    """Router + specialist in plain LangGraph: embed the request, pick the nearest agent, call the same model."""
+def bare_graph(model: Any, embed: Any, centroids: Any, *, subgraph: bool = False) -> StateGraph[Any]:
+    """Router + specialist in plain LangGraph: embed the request, pick the nearest agent, call the same model.
+
+    `subgraph`: the specialist is its own compiled graph added as a node, as LangGraph's multi-agent guides
+    build one (a prebuilt agent is such a subgraph), so it checkpoints its own steps under its namespace.
+    """
 
     async def route(state: BareState) -> dict[str, Any]:
         vec = await embed.aembed_query(state["messages"][-1].text)  # langchain's async form: off the event loop
@@ -63,7 +67,14 @@ def bare_graph(model: Any, embed: Any, centroids: Any) -> StateGraph[Any]:
 
     g = StateGraph(BareState)
     g.add_node("route", route)
-    g.add_node("specialist", specialist)
+    if subgraph:
+        agent = StateGraph(BareState)
+        agent.add_node("agent", specialist)
+        agent.add_edge(START, "agent")
+        agent.add_edge("agent", END)
+        g.add_node("specialist", agent.compile())
+    else:
+        g.add_node("specialist", specialist)
     g.add_edge(START, "route")
     g.add_conditional_edges("route", after, ["specialist"])
     g.add_edge("specialist", END)

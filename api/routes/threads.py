@@ -102,6 +102,8 @@ async def create(api: ApiDep, user: UserDep, body: ThreadCreate) -> dict[str, An
         row = await api.threads.create(body.thread_id or str(uuid.uuid4()), user, metadata, if_exists=body.if_exists)
     except ThreadExists as exc:
         raise HTTPException(409, f"thread {exc} already exists") from exc
+    if body.thread_id is None:  # a new id has no checkpoint yet: nothing to read
+        return {**thread_json(row, None), "values": {}}
     return await _thread(api, row)
 
 
