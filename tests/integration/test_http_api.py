@@ -120,7 +120,7 @@ async def test_assistants_one_per_graph(alice: LangGraphClient) -> None:
 async def test_wait_then_read_state_history_and_why(alice: LangGraphClient, http: httpx.AsyncClient) -> None:
     thread = await alice.threads.create(metadata={"purpose": "wait-test"})
     tid = thread["thread_id"]
-    assert thread["status"] == "idle"
+    assert thread["status"] == "idle" and thread["values"] == {}
     out = await alice.runs.wait(tid, "nova", input=human(TRANSLATE))
     assert out["messages"][-1]["content"] == f"echo: {TRANSLATE}"
     assert out["route"]["chosen"] == "language.translate"
@@ -128,6 +128,8 @@ async def test_wait_then_read_state_history_and_why(alice: LangGraphClient, http
     got = await alice.threads.get(tid)
     assert got["status"] == "idle" and len(got["values"]["messages"]) == 2
     assert got["metadata"]["graph_id"] == "nova" and got["metadata"]["purpose"] == "wait-test"
+    again = await alice.threads.create(thread_id=tid, if_exists="do_nothing")
+    assert len(again["values"]["messages"]) == 2, "a thread named by the client may have state: it is read"
     state = await alice.threads.get_state(tid)
     assert state["next"] == [] and state["checkpoint"]["checkpoint_id"]
     history = await alice.threads.get_history(tid, limit=50)
