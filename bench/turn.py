@@ -20,8 +20,9 @@ from typing_extensions import TypedDict
 
 from bench.common import Row, pct
 
-# The issue's baseline, "a router+specialist graph (about 20 commits)", has the specialist as a subgraph that
-# checkpoints on its own; the plain two-node graph (7 commits) is kept beside it as a stricter reference.
+# The issue sizes its baseline as "a router+specialist graph (about 20 commits)"; that is read as LangGraph's
+# usual shape, the specialist a subgraph checkpointing on its own (12 commits here). The plain two-node graph
+# (7 commits) is kept beside it as a stricter reference.
 SUBGRAPH = "specialist as a subgraph"
 TURNS = 60  # per side, on one thread, as 4 alternating chunks of 15
 ROUNDS = 4
@@ -192,7 +193,7 @@ def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
                                 name, durability, "bare on NovaSaver too", s1, NovaSaver(pool, serde=SERDE), r, pool
                             )
                         if label == "fake embedder" and durability == "exit":
-                            # The baseline the issue describes (~20 commits): the specialist is a subgraph.
+                            # The baseline the target is checked against: the specialist is a subgraph.
                             await _pair(name, durability, SUBGRAPH, s1, s2, r, pool, subgraph=True)
                             # The floor: Nova persisting nothing at all, against the same Postgres baseline.
                             floor = InMemorySaver(serde=SERDE)
