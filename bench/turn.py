@@ -6,6 +6,7 @@ Model and embedder are fakes with a fixed cost, so the figure is orchestration a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import uuid
 from typing import Annotated, Any, Literal
@@ -93,6 +94,9 @@ async def write_transactions(pool: Any) -> int:
     return int(row["x"])
 
 
+_REQUESTS = itertools.count()  # every turn of the benchmark gets a request no earlier turn had
+
+
 async def _measure(
     graph: Any,
     count: list[int] | None,
@@ -101,19 +105,22 @@ async def _measure(
     pool: Any = None,
     *,
     thread: str | None = None,
-    first: int = 0,
     turns: int = TURNS,
 ) -> tuple[list[float], float]:
-    """Run `turns` turns on one thread (a new one unless given); return per-turn ms and commits per turn."""
+    """Run `turns` turns on one thread (a new one unless given); return per-turn ms and commits per turn.
+
+    Each request is new, so no cache (Nova keeps recent query vectors) answers for an earlier turn.
+    """
     config = {"configurable": {"thread_id": thread or str(uuid.uuid4())}}
     times: list[float] = []
     before = count[0] if count is not None else await write_transactions(pool)
-    for i in range(first, first + turns):
+    for _ in range(turns):
         start = time.perf_counter()
         kwargs: dict[str, Any] = {"durability": durability}
         if context is not None:
             kwargs["context"] = context
-        await graph.ainvoke({"messages": [HumanMessage(f"translate 'hello {i}' into French")]}, config, **kwargs)
+        text = f"translate 'hello {next(_REQUESTS)}' into French"
+        await graph.ainvoke({"messages": [HumanMessage(text)]}, config, **kwargs)
         times.append((time.perf_counter() - start) * 1000)
     if count is not None:
         return times, (count[0] - before) / turns
@@ -121,47 +128,29 @@ async def _measure(
     return times, (after - before - 1) / turns
 
 
-async def interleaved(
-    sides: list[tuple[Any, list[int] | None, str, Any]], pool: Any, rounds: int = ROUNDS
-) -> list[tuple[list[float], float]]:
-    """Run TURNS turns per side on one thread each, in `rounds` chunks alternating between the sides.
+Side = tuple[Any, list[int] | None, str, Any]  # graph, saver-call counter, durability, context
 
-    A slow spell of a shared machine then hits both sides alike. The first WARM turns of each side are not
-    counted (imports, prepared statements, caches).
+
+async def alternating(
+    sides: list[Side], pool: Any, *, chunks: int, turns: int, warm: int, new_threads: bool = False
+) -> list[tuple[list[float], float]]:
+    """Run `chunks` chunks of `turns` turns per side, alternating the sides chunk by chunk (A B, B A, ...).
+
+    A slow spell of a shared machine then hits both sides alike. Each side keeps one thread throughout, or
+    with `new_threads` starts a new one for each chunk. The first `warm` turns of each side are not counted
+    (imports, prepared statements, caches).
     """
     threads = [str(uuid.uuid4()) for _ in sides]
     times: list[list[float]] = [[] for _ in sides]
     commits: list[list[float]] = [[] for _ in sides]
-    chunk = TURNS // rounds
-    for r in range(rounds):
-        order = range(len(sides)) if r % 2 == 0 else reversed(range(len(sides)))
-        for k in order:
+    for r in range(chunks):
+        for k in range(len(sides)) if r % 2 == 0 else reversed(range(len(sides))):
             graph, count, durability, context = sides[k]
-            t, c = await _measure(
-                graph, count, durability, context, pool, thread=threads[k], first=r * chunk, turns=chunk
-            )
+            thread = str(uuid.uuid4()) if new_threads else threads[k]
+            t, c = await _measure(graph, count, durability, context, pool, thread=thread, turns=turns)
             times[k] += t
             commits[k].append(c)
-    return [(t[WARM:], sum(c) / len(c)) for t, c in zip(times, commits, strict=True)]
-
-
-async def fresh_threads(
-    sides: list[tuple[Any, list[int] | None, str, Any]], pool: Any, threads: int = FRESH_THREADS
-) -> list[tuple[list[float], float]]:
-    """Run FRESH_TURNS turns on each of `threads` new threads per side, alternating the sides thread by thread.
-
-    The cost of a turn early in a conversation, before the bare graphs' history has grown (the sides are warm
-    from an earlier measurement, so every turn counts).
-    """
-    times: list[list[float]] = [[] for _ in sides]
-    commits: list[list[float]] = [[] for _ in sides]
-    for n in range(threads):
-        for k in range(len(sides)) if n % 2 == 0 else reversed(range(len(sides))):
-            graph, count, durability, context = sides[k]
-            t, c = await _measure(graph, count, durability, context, pool, turns=FRESH_TURNS)
-            times[k] += t
-            commits[k].append(c)
-    return [(t, sum(c) / len(c)) for t, c in zip(times, commits, strict=True)]
+    return [(t[warm:], sum(c) / len(c)) for t, c in zip(times, commits, strict=True)]
 
 
 def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
@@ -237,10 +226,14 @@ def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
         bare = bare_graph(ScriptedModel(["ok"]), embed, centroids, subgraph=subgraph).compile(checkpointer=s_bare)
         bare_durability = "sync" if durability == "exit" else durability
         sides = [(bare, c_bare, bare_durability, None), (nova, c_nova, durability, Context())]
-        _row(name, durability, bare_durability, label, *await interleaved(sides, pool))
+        # One thread per side for TURNS turns, then (target pair) the first turns of new threads: the sides
+        # are warm by then, so every one of those turns counts.
+        measured = await alternating(sides, pool, chunks=ROUNDS, turns=TURNS // ROUNDS, warm=WARM)
+        _row(name, durability, bare_durability, label, *measured)
         if subgraph:
             fresh = f"{label}, first {FRESH_TURNS} turns of {FRESH_THREADS} new threads"
-            _row(name, durability, bare_durability, fresh, *await fresh_threads(sides, pool))
+            measured = await alternating(sides, pool, chunks=FRESH_THREADS, turns=FRESH_TURNS, warm=0, new_threads=True)
+            _row(name, durability, bare_durability, fresh, *measured)
 
     def _row(
         name: str,
