@@ -276,10 +276,11 @@ def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
         " the baseline on LangGraph's AsyncPostgresSaver; commits = write transactions counted by Postgres"
         " (pg_current_xact_id), each one fsync at synchronous_commit=on. The 'bare on NovaSaver too' row gives the"
         " bare graph Nova's saver as well; the 'floor' row runs Nova with no database at all (InMemorySaver), the"
-        " least any persistence could cost. Each pair runs 60 turns per side on one thread, in 4 chunks of 15"
-        " alternating between the sides, the first 5 turns not counted; every turn's request is new, so no"
-        " embedding is reused from an earlier turn. A bare graph's turn grows slower as its thread's history"
-        " grows (see thread growth), so the target pair also runs the first 15 turns of 4 new threads per side,"
-        " the sides alternating thread by thread: a turn early in a conversation."
+        f" least any persistence could cost. Each pair runs {TURNS} turns per side on one thread, in {ROUNDS} chunks"
+        f" of {TURNS // ROUNDS} alternating between the sides, the first {WARM} turns not counted; every turn's"
+        " request is new, so no embedding is reused from an earlier turn. A bare graph's turn grows slower as its"
+        f" thread's history grows (see thread growth), so the target pair also runs the first {FRESH_TURNS} turns"
+        f" of {FRESH_THREADS} new threads per side, the sides alternating thread by thread: a turn early in a"
+        " conversation."
     )
     return rows, notes
