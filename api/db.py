@@ -136,7 +136,7 @@ async def migrate(pool: AsyncConnectionPool[Any]) -> list[int]:
 
 
 def make_pool(url: str, *, timeout_s: float, statement_timeout_ms: int, max_size: int = 10) -> AsyncConnectionPool[Any]:
-    """Build (unopened) the one pool Nova uses: autocommit, no prepared statements, dict rows."""
+    """Build (unopened) the one pool Nova uses: autocommit, every statement prepared on first use, dict rows."""
     return AsyncConnectionPool(
         url,
         min_size=1,
