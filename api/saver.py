@@ -29,10 +29,13 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    get_serializable_checkpoint_metadata,
 )
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from psycopg import AsyncConnection, AsyncCursor
 from psycopg.rows import DictRow, dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 _IN_TRANSACTION: contextvars.ContextVar[AsyncConnection[Any] | None] = contextvars.ContextVar(
@@ -77,6 +80,24 @@ select
             and cw.checkpoint_id = checkpoints.checkpoint_id
     ) as pending_writes
 from checkpoints """
+
+
+def split_channel_values(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split channel values as LangGraph's Postgres saver stores them: (kept in the checkpoint row, blobs).
+
+    None and plain scalars stay in the row; everything else becomes a blob. A delta channel's snapshot is a
+    blob too, and the row keeps `True` in its place, which tells the loader to look for it.
+    """
+    inline: dict[str, Any] = {}
+    blobs: dict[str, Any] = {}
+    for channel, value in values.items():
+        if isinstance(value, _DeltaSnapshot):
+            blobs[channel], inline[channel] = value, True
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            inline[channel] = value
+        else:
+            blobs[channel] = value
+    return inline, blobs
 
 
 class NovaSaver(AsyncPostgresSaver):
@@ -152,15 +173,35 @@ class NovaSaver(AsyncPostgresSaver):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Commit the writes that led here and the checkpoint itself in one transaction."""
+        """Commit the writes that led here and the checkpoint itself in one transaction.
+
+        The rows are LangGraph's (same SQL, same split of primitive values into the checkpoint row and the rest
+        into `checkpoint_blobs`); the blobs are encoded here on the event loop, where LangGraph's saver hands
+        them to a worker thread that holds the GIL for the whole encoding anyway and costs two hand-offs.
+        """
         conf = config["configurable"]
-        parent = conf.get("checkpoint_id")
-        key: WriteKey = (str(conf["thread_id"]), str(conf.get("checkpoint_ns", "")), str(parent))
+        thread_id, ns, parent = conf["thread_id"], conf.get("checkpoint_ns", ""), conf.get("checkpoint_id")
+        key: WriteKey = (str(thread_id), str(ns), str(parent))
         batches = self._pending.pop(key, []) if parent else []
+        inline, blobs = split_channel_values(checkpoint["channel_values"])
+        versions = {channel: v for channel, v in new_versions.items() if channel in blobs}
+        blob_rows = self._dump_blobs(thread_id, ns, blobs, versions) if versions else []
+        row = (
+            thread_id,
+            ns,
+            checkpoint["id"],
+            parent,
+            Jsonb({**checkpoint, "channel_values": inline}),
+            Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
+        )
         async with self._transaction():
             if batches:
                 await self._write_pending(batches)
-            return await super().aput(config, checkpoint, metadata, new_versions)
+            async with self._cursor() as cur:
+                if blob_rows:
+                    await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blob_rows)
+                await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
+        return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
 
     async def _load_checkpoint_tuple(self, value: DictRow) -> CheckpointTuple:
         """Build the tuple from a row here, not in a worker thread as LangGraph's saver does for the writes.
