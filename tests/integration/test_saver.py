@@ -10,7 +10,7 @@ from langgraph.graph import END, START, StateGraph
 from psycopg_pool import AsyncConnectionPool
 
 from api.runtime import SERDE
-from api.saver import NovaSaver
+from api.saver import REDUNDANT_INDEXES, NovaSaver
 
 
 class State(TypedDict):
@@ -87,3 +87,41 @@ async def test_nova_saver_stores_what_langgraphs_saver_stores_in_one_commit_per_
     # LangGraph commits each task's writes apart from the checkpoint; Nova commits both together, once a step
     assert seen["nova"][1] == len(nova_rows[0]) == 4
     assert seen["stock"][1] > seen["nova"][1]
+
+
+async def plan_of_latest_read(pool: AsyncConnectionPool[Any], thread: str) -> str:
+    """The generic plan (the kind a pooled connection caches for a prepared statement) of the latest-state read."""
+    query = NovaSaver.SELECT_SQL + " WHERE thread_id = $1 AND checkpoint_ns = $2 ORDER BY checkpoint_id DESC LIMIT 1"
+    async with pool.connection() as conn:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE latest(text, text) AS {query}", prepare=False)
+        try:
+            cur = await conn.execute(f"EXPLAIN EXECUTE latest('{thread}', '')", prepare=False)
+            return "\n".join(row["QUERY PLAN"] for row in await cur.fetchall())
+        finally:
+            await conn.execute("DEALLOCATE latest", prepare=False)
+            await conn.execute("RESET plan_cache_mode")
+
+
+async def test_setup_drops_the_thread_id_indexes_so_reading_a_long_thread_stays_one_index_lookup(
+    pool: AsyncConnectionPool[Any],
+) -> None:
+    nova = NovaSaver(pool, serde=SERDE)
+    await nova.setup()
+    await nova.setup()  # idempotent: the indexes are already gone
+    async with pool.connection() as conn:
+        cur = await conn.execute("SELECT indexname, tablename FROM pg_indexes WHERE tablename LIKE 'checkpoint%'")
+        indexes = {row["indexname"]: row["tablename"] for row in await cur.fetchall()}
+    assert not set(REDUNDANT_INDEXES) & set(indexes)
+    assert {"checkpoints_pkey", "checkpoint_blobs_pkey", "checkpoint_writes_pkey"} <= set(indexes)
+
+    graph = build().compile(checkpointer=nova)
+    config = {"configurable": {"thread_id": "long"}}
+    for _ in range(3):
+        await graph.ainvoke({"notes": [], "count": 0, "label": None, "extra": {}}, config, durability="sync")
+    plan = await plan_of_latest_read(pool, "long")
+    # The pending writes are found by the whole key; with LangGraph's thread_id index the generic plan took that
+    # index and filtered all the thread's writes (Filter: checkpoint_id = ...), a cost growing with every turn.
+    assert "checkpoint_writes_pkey" in plan and "thread_id_idx" not in plan, plan
+    assert "Filter" not in plan, plan
+    assert (await graph.aget_state(config)).values["count"] == 2

@@ -77,3 +77,29 @@ async def test_status_follows_the_runs_and_the_turn_is_logged(pool: Any) -> None
 
 async def test_an_unknown_thread_settles_to_nothing(pool: Any) -> None:
     assert await _settle(pool, "no-such-thread") is None
+
+
+async def test_the_active_run_check_is_one_lookup_however_many_runs_the_thread_had(pool: Any) -> None:
+    """Asked twice a turn; planned generically (as a pooled connection caches it), it must not walk old runs."""
+    from api.run_store import START_ON_FREE_THREAD_SQL
+
+    active = "SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running')"
+    assert active in START_ON_FREE_THREAD_SQL
+    tid = await _thread(pool)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO nova_runs (run_id, thread_id, assistant_id, graph_id, user_id, status)"
+            " SELECT gen_random_uuid()::text, %s, 'a', 'nova', 'ana', 'success' FROM generate_series(1, 500)",
+            (tid,),
+        )
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE active(text) AS {active.replace('%s', '$1')}", prepare=False)
+        try:
+            cur = await conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE active('{tid}')", prepare=False)
+            plan = "\n".join(row["QUERY PLAN"] for row in await cur.fetchall())
+        finally:
+            await conn.execute("DEALLOCATE active", prepare=False)
+            await conn.execute("RESET plan_cache_mode")
+    assert "nova_runs_thread_active" in plan and "Rows Removed by Filter" not in plan, plan
+    await _run(pool, tid, "running")
+    assert await _settle(pool, tid) == "busy"
