@@ -8,13 +8,32 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from psycopg import sql
 
 from tests.conftest import CACHE_DIR, free_port
+
+
+async def generic_plan(pool: Any, query: str, args: Sequence[str], *, analyze: bool = False) -> str:
+    """EXPLAIN `query` (text parameters $1, $2 ...) as Postgres plans it generically: the plan a pooled connection
+    caches for a prepared statement after a few runs and keeps until the next ANALYZE."""
+    types = sql.SQL(", ").join(sql.SQL("text") for _ in args)
+    values = sql.SQL(", ").join(sql.Literal(a) for a in args)
+    options = sql.SQL("ANALYZE, COSTS OFF" if analyze else "COSTS OFF")
+    async with pool.connection() as conn:
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        await conn.execute(sql.SQL("PREPARE planned({}) AS {}").format(types, sql.SQL(query)), prepare=False)
+        try:
+            cur = await conn.execute(sql.SQL("EXPLAIN ({}) EXECUTE planned({})").format(options, values), prepare=False)
+            return "\n".join(row["QUERY PLAN"] for row in await cur.fetchall())
+        finally:
+            await conn.execute("DEALLOCATE planned", prepare=False)
+            await conn.execute("RESET plan_cache_mode")
 
 
 def wait_http(url: str, timeout: float = 30.0) -> None:

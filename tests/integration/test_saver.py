@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.runtime import SERDE
 from api.saver import REDUNDANT_INDEXES, NovaSaver
+from tests.integration.conftest import generic_plan
 
 
 class State(TypedDict):
@@ -89,20 +90,6 @@ async def test_nova_saver_stores_what_langgraphs_saver_stores_in_one_commit_per_
     assert seen["stock"][1] > seen["nova"][1]
 
 
-async def plan_of_latest_read(pool: AsyncConnectionPool[Any], thread: str) -> str:
-    """The generic plan (the kind a pooled connection caches for a prepared statement) of the latest-state read."""
-    query = NovaSaver.SELECT_SQL + " WHERE thread_id = $1 AND checkpoint_ns = $2 ORDER BY checkpoint_id DESC LIMIT 1"
-    async with pool.connection() as conn:
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE latest(text, text) AS {query}", prepare=False)
-        try:
-            cur = await conn.execute(f"EXPLAIN EXECUTE latest('{thread}', '')", prepare=False)
-            return "\n".join(row["QUERY PLAN"] for row in await cur.fetchall())
-        finally:
-            await conn.execute("DEALLOCATE latest", prepare=False)
-            await conn.execute("RESET plan_cache_mode")
-
-
 async def test_setup_drops_the_thread_id_indexes_so_reading_a_long_thread_stays_one_index_lookup(
     pool: AsyncConnectionPool[Any],
 ) -> None:
@@ -119,7 +106,8 @@ async def test_setup_drops_the_thread_id_indexes_so_reading_a_long_thread_stays_
     config = {"configurable": {"thread_id": "long"}}
     for _ in range(3):
         await graph.ainvoke({"notes": [], "count": 0, "label": None, "extra": {}}, config, durability="sync")
-    plan = await plan_of_latest_read(pool, "long")
+    latest = NovaSaver.SELECT_SQL + " WHERE thread_id = $1 AND checkpoint_ns = $2 ORDER BY checkpoint_id DESC LIMIT 1"
+    plan = await generic_plan(pool, latest, ["long", ""])
     # The pending writes are found by the whole key; with LangGraph's thread_id index the generic plan took that
     # index and filtered all the thread's writes (Filter: checkpoint_id = ...), a cost growing with every turn.
     assert "checkpoint_writes_pkey" in plan and "thread_id_idx" not in plan, plan

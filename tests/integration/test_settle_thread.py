@@ -7,8 +7,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from api.run_store import RUN_LOCK_CLASS
+from api.run_store import RUN_LOCK_CLASS, START_ON_FREE_THREAD_SQL
 from api.runs import SETTLE_SQL
+from tests.integration.conftest import generic_plan
 
 
 async def _thread(pool: Any) -> str:
@@ -81,8 +82,6 @@ async def test_an_unknown_thread_settles_to_nothing(pool: Any) -> None:
 
 async def test_the_active_run_check_is_one_lookup_however_many_runs_the_thread_had(pool: Any) -> None:
     """Asked twice a turn; planned generically (as a pooled connection caches it), it must not walk old runs."""
-    from api.run_store import START_ON_FREE_THREAD_SQL
-
     active = "SELECT 1 FROM nova_runs WHERE thread_id = %s AND status IN ('pending', 'running')"
     assert active in START_ON_FREE_THREAD_SQL
     tid = await _thread(pool)
@@ -92,14 +91,7 @@ async def test_the_active_run_check_is_one_lookup_however_many_runs_the_thread_h
             " SELECT gen_random_uuid()::text, %s, 'a', 'nova', 'ana', 'success' FROM generate_series(1, 500)",
             (tid,),
         )
-        await conn.execute("SET plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE active(text) AS {active.replace('%s', '$1')}", prepare=False)
-        try:
-            cur = await conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE active('{tid}')", prepare=False)
-            plan = "\n".join(row["QUERY PLAN"] for row in await cur.fetchall())
-        finally:
-            await conn.execute("DEALLOCATE active", prepare=False)
-            await conn.execute("RESET plan_cache_mode")
+    plan = await generic_plan(pool, active.replace("%s", "$1"), [tid], analyze=True)
     assert "nova_runs_thread_active" in plan and "Rows Removed by Filter" not in plan, plan
     await _run(pool, tid, "running")
     assert await _settle(pool, tid) == "busy"
