@@ -191,7 +191,8 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     authed = [Depends(current_user)]
     app.include_router(info.public)
     app.include_router(web.public)
-    for module in (info, assistants, threads, runs, store, nova, web, memory):
+    # Routes are matched in order: the per-turn ones (runs, then threads) first. No two routers share a path.
+    for module in (runs, threads, assistants, info, store, nova, web, memory):
         app.include_router(module.router, dependencies=authed)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=authed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -13,9 +14,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
@@ -135,14 +138,35 @@ async def migrate(pool: AsyncConnectionPool[Any]) -> list[int]:
     return applied
 
 
+def json_dumps(obj: Any) -> bytes:
+    """Encode compact UTF-8 JSON with orjson, several times faster than the stdlib's encoder.
+
+    Non-string keys become strings, as the stdlib makes them; what orjson refuses (an integer past 64 bits)
+    goes to the stdlib, which encodes it or raises the error it always raised.
+    """
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def configure_json(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Encode json/jsonb parameters on this connection with `json_dumps`.
+
+    Reading stays with the stdlib: orjson would read an integer past 64 bits as a float, losing digits.
+    """
+    set_json_dumps(json_dumps, conn)
+
+
 def make_pool(url: str, *, timeout_s: float, statement_timeout_ms: int, max_size: int = 10) -> AsyncConnectionPool[Any]:
-    """Build (unopened) the one pool Nova uses: autocommit, every statement prepared on first use, dict rows."""
+    """Build (unopened) the one pool Nova uses: autocommit, statements prepared on first use, dict rows, orjson."""
     return AsyncConnectionPool(
         url,
         min_size=1,
         max_size=max_size,
         timeout=timeout_s,
         open=False,
+        configure=configure_json,
         kwargs={
             "autocommit": True,
             "prepare_threshold": 0,

@@ -50,6 +50,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, workers: int = 1) 
         port=port,
         workers=workers,
         log_level="info" if level == "debug" else "warning",
+        access_log=level == "debug",  # at warning it logs nothing, yet builds every line's fields
         timeout_graceful_shutdown=15,
         # Longer than clients keep idle connections (httpx: 5 s), so the client, not the server, closes an
         # idle one: a server closing it as the client reuses it fails that request with a ReadError.

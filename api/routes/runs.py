@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from api.catalog import ContextError, GraphEntry
 from api.deps import ApiDep, UserDep
@@ -15,7 +15,7 @@ from api.routes.threads import check_values, config_for, entry_of, owned
 from api.run_store import RunNotActive, ThreadBusy, run_json
 from api.runs import LocalRun, RunRequest, RunSpec
 from api.schemas import THREAD_ID_RE, ErrorBody, Run, RunCreate, RunStatus
-from api.threads import ThreadExists, interrupts_of, jsonable
+from api.threads import JsonResponse, ThreadExists, interrupts_of, jsonable
 from nodes.review import ReviewAnswerError, parse_decision
 from state.review import ReviewRequest
 
@@ -172,15 +172,15 @@ def _location(row: dict[str, Any]) -> dict[str, str]:
     return {"Content-Location": f"/threads/{row['thread_id']}/runs/{row['run_id']}"}
 
 
-async def _background(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JSONResponse:
+async def _background(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JsonResponse:
     row, _, _ = await _submit(api, user, thread_id, body, subscribe=False)
-    return JSONResponse(jsonable_encoder(run_json(row)), headers=_location(row))
+    return JsonResponse(jsonable_encoder(run_json(row)), headers=_location(row))
 
 
-async def _wait(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JSONResponse:
+async def _wait(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JsonResponse:
     row, run, _ = await _submit(api, user, thread_id, body, subscribe=False)
     await run.done.wait()
-    return JSONResponse(run.result(), headers=_location(row))
+    return JsonResponse(run.result(), headers=_location(row))
 
 
 async def _stream(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> StreamingResponse:
@@ -193,13 +193,13 @@ SSE_DOC: dict[int | str, dict[str, Any]] = {200: {"content": {"text/event-stream
 
 
 @router.post("/threads/{thread_id}/runs", response_model=Run)
-async def create(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) -> JSONResponse:
+async def create(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) -> JsonResponse:
     """Start a run in the background."""
     return await _background(api, user, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/wait")
-async def wait(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) -> JSONResponse:
+async def wait(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) -> JsonResponse:
     """Run and answer with the final values (or `__error__`)."""
     return await _wait(api, user, thread_id, body)
 
@@ -211,13 +211,13 @@ async def stream(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) ->
 
 
 @router.post("/runs", response_model=Run)
-async def create_stateless(api: ApiDep, user: UserDep, body: RunCreate) -> JSONResponse:
+async def create_stateless(api: ApiDep, user: UserDep, body: RunCreate) -> JsonResponse:
     """Start a run on a new thread, deleted afterwards unless on_completion is keep."""
     return await _background(api, user, None, body)
 
 
 @router.post("/runs/wait")
-async def wait_stateless(api: ApiDep, user: UserDep, body: RunCreate) -> JSONResponse:
+async def wait_stateless(api: ApiDep, user: UserDep, body: RunCreate) -> JsonResponse:
     """Run on a new thread and answer with the final values."""
     return await _wait(api, user, None, body)
 
@@ -287,19 +287,19 @@ async def cancel(
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/join")
-async def join(api: ApiDep, user: UserDep, thread_id: str, run_id: str) -> JSONResponse:
+async def join(api: ApiDep, user: UserDep, thread_id: str, run_id: str) -> JsonResponse:
     """Wait for a run to end and answer with the thread's values (or `__error__`)."""
     row = await _owned_run(api, user, thread_id, run_id)
     await api.runs.wait(run_id)
     final = await api.runs.store.get(run_id) or row
     if final["error"]:
-        return JSONResponse({"__error__": final["error"]})
+        return JsonResponse({"__error__": final["error"]})
     thread = await owned(api, user, thread_id)
     snapshot = await entry_of(api, thread).graph.aget_state(config_for(thread_id))
     values = jsonable(snapshot.values)
     if isinstance(values, dict) and (pending := interrupts_of(snapshot)):
         values["__interrupt__"] = pending
-    return JSONResponse(values)
+    return JsonResponse(values)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/stream", response_class=StreamingResponse, responses=SSE_DOC)
