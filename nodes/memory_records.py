@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ COLUMNS = (
     "extracted_at, method, confidence, valid_from, superseded_by, superseded_at, last_used_at, use_count, "
     "pinned, reason, created_at"
 )
-LIVE = "status = 'active' AND tier <> 'discarded'"  # the predicate of the per-user HNSW indexes, verbatim
+LIVE = "status = 'active' AND tier <> 'discarded'"  # the predicate of the per-user vector indexes, verbatim
 
 
 class ConnectionFactory(Protocol):
@@ -222,6 +223,11 @@ def as_tier(value: str) -> MemoryTier:
     if value == "archive":
         return "archive"
     return "discarded"
+
+
+def index_lists(rows: int) -> int:
+    """Return the IVFFlat list count of a per-user index over `rows` memories: sqrt(rows), as pgvector advises."""
+    return max(1, round(math.sqrt(rows)))
 
 
 def vector_literal(values: Sequence[float] | np.ndarray[Any, Any]) -> str:

