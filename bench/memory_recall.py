@@ -55,7 +55,7 @@ TEMPLATES = [
     "From now on, send {topic} for {org} through {tech}.",
     "{person} owns the {part} of {project} until the {city} office opens.",
     "The {part} for {project} broke on {day} because of {tech}.",
-    # Dated and numbered notes: most of what a year of real memories holds, and enough distinct texts for 100k.
+    # Dated and numbered notes (invoices, tickets, calls): the near-duplicates real notes have, and 100k distinct texts.
     "Invoice {num} for {org} was paid on {date}.",
     "Ticket {num}: the {project} {part} failed on {date} after the {tech} upgrade.",
     "{person} is visiting {city} on {date} to talk about {topic} with {org}.",
@@ -366,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probes", default="30", help="ivfflat.probes, or a comma-separated sweep such as 10,20,40")
     parser.add_argument("--sigma", type=float, default=0.02, help="noise per dimension for derived vectors")
     parser.add_argument("--twins", action="store_true", help="derive near-twins of the base texts instead of blends")
-    parser.add_argument("--real", action="store_true", help="embed all --n texts for real (~10 ms each, cached)")
+    parser.add_argument("--real", action="store_true", help="embed all --n texts (~13 ms each, cached)")
     parser.add_argument("--cache", type=Path, default=ROOT / ".nova" / "test-cache", help="base embedding cache")
     parser.add_argument("--database-url", help="admin URL of a Postgres with pgvector (default: embedded, temporary)")
     args = parser.parse_args(argv)
