@@ -684,11 +684,11 @@ class MemoryAdmin:
         IVFFlat, not HNSW: on 100k real embeddings of one user's notes (many near-duplicates: invoices, tickets,
         dated calls) HNSW found 0.57-0.78 of the exact top 10 at ef_search 60-400 (0.69-0.81 with m=32), while
         IVFFlat with sqrt(rows) lists finds 0.96 probing 20 lists and 0.998 probing 40 (bench/memory_recall.py,
-        `--real`; HNSW measured on the same vectors outside Nova). Its lists
-        are trained on the rows present at build, so the index is rebuilt once the user's live memories have
-        doubled, under a new name, and the old one dropped; an index of another kind (HNSW, from earlier
-        versions) is replaced the same way. Returns None below `index_threshold` live memories (exact search
-        is fast there) or while another process is building the user's index.
+        `--real`; HNSW measured on the same vectors outside Nova). Its lists are trained on the rows present at
+        build, so the index is rebuilt once the user's live memories have doubled, under a new name, and the old
+        one dropped; an index of another kind (HNSW, from earlier versions) is replaced the same way. Returns
+        None below `index_threshold` live memories (exact search is fast there) or while another process is
+        building the user's index.
         """
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -702,15 +702,16 @@ class MemoryAdmin:
             await cur.execute(f"SELECT count(*) AS n FROM memories WHERE user_id = %s AND {LIVE}", (user_id,))
             count_row = await cur.fetchone()
             count = int(count_row["n"]) if count_row else 0
-            current = row is not None and row["valid"] and row["method"] == "ivfflat"
-            if current and count < 2 * max(int(row["rows_at_build"]), 1) and not force:
-                return str(row["index_name"])
+            usable = row is not None and row["valid"] and row["method"] == "ivfflat"
+            existing = str(row["index_name"]) if usable and row is not None else None  # `is not None` for mypy
+            if existing and count < 2 * max(int(row["rows_at_build"]), 1) and not force:
+                return existing
             if count < self.index_threshold and not force:
-                return str(row["index_name"]) if current else None
+                return existing
             await cur.execute("SELECT pg_try_advisory_lock(hashtext(%s)) AS got", (f"memory-index:{user_id}",))
             got = await cur.fetchone()
             if not got or not got["got"]:
-                return str(row["index_name"]) if current else None
+                return existing
             lists = index_lists(count)
             name = f"memories_ivf_{hashlib.sha1(user_id.encode()).hexdigest()[:16]}_{lists}"
             try:
@@ -745,7 +746,7 @@ class MemoryAdmin:
             await cur.execute(
                 sql.SQL(
                     "CREATE INDEX CONCURRENTLY IF NOT EXISTS {} ON memories USING ivfflat (embedding vector_cosine_ops)"
-                    " WITH (lists = {}) WHERE user_id = {} AND status = 'active' AND tier <> 'discarded'"
+                    f" WITH (lists = {{}}) WHERE user_id = {{}} AND {LIVE}"
                 ).format(ident, sql.Literal(lists), sql.Literal(user_id))
             )
         except Exception:
