@@ -285,7 +285,8 @@ CONTACT_RE = re.compile(
 )
 SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*")
 CLAUSE_SPLIT_RE = re.compile(
-    r"\s*(?:,|:|\s[–—-])\s+|\s+(?:so|and|but|because|which means)\s+(?=(?:i|i'm|i've|we|we've|my|our)\b)",
+    r"\s*(?:,|:|\s[–—-])\s+"
+    r"|\s+(?:so|and|but|because|which means)\s+(?=(?:i|i'm|i've|we|we've|my|our|she|he|they|it)\b)",
     re.IGNORECASE,
 )
 

@@ -41,6 +41,8 @@ QUOTED_RE = re.compile(
     r"(['\"\u201c\u2018\u00ab])(.{25,}?)(['\"\u201d\u2019\u00bb])(?=\s*[.!?]?\s*$|\s*[,;:]|\s+(in|into|to|for|as|and)\b)",
     re.S,
 )
+ORDINALS = ("first", "1st", "second", "2nd", "third", "3rd", "fourth", "4th", "fifth", "5th")
+ORDINAL_RE = re.compile(rf"^(?:the\s+)?({'|'.join(ORDINALS)}|last)(?:\s+(?:one|option))?(?:\s+please)?$")
 FOLLOW_UP_PRONOUN_RE = re.compile(r"^\s*(it|that|this|those|these|they|them|again|more|another)\b", re.I)
 
 
@@ -54,6 +56,10 @@ class RouterThresholds:
         margin: Ask when the best two agents are closer than this.
         follow_up_max: A follow-up stays with the current agent unless another agent scores above this.
         temperature: Softmax temperature applied to the SVM margins.
+        answer_rank: A short answer to a clarifying question picks the offered agent it fits best only when
+            that agent is among this many best-ranked agents overall ("the memory one" ranks chat.memory
+            second); otherwise the answer is a new request ("how many open orders in Leeds" ranks every
+            offered agent below tenth).
     """
 
     clarify_ratio: float = 0.5
@@ -61,6 +67,7 @@ class RouterThresholds:
     margin: float = 0.02
     follow_up_max: float = 0.75
     temperature: float = 3.0
+    answer_rank: int = 3
 
 
 def routing_text(text: str) -> str:
@@ -331,15 +338,19 @@ class Router:
         ranked, clarify_p = self.rank(text, qvec, top=len(self.ids) if pending_clarify else 5)
         if pending_clarify:
             among = [c for c in ranked if c.id in pending_clarify]
-            # A short answer ("the numbers one") picks among the offered agents; a full new request that
-            # another agent clearly owns is routed as a new request.
-            if among and (ranked[0].id == among[0].id or len(text.split()) <= 6):
-                return RouteDecision(
-                    chosen=among[0].id,
-                    candidates=tuple(among),
-                    method="clarify-answer",
-                    reason=f"your answer fits {among[0].id} best of the offered agents",
-                )
+            # The answer picks among the offered agents when one of them is its best fit overall, or, for a
+            # short answer ("the numbers one"), one of its few best fits. Anything else is a new request and
+            # is routed (or asked about) afresh: an answer no offered agent fits is never forced onto one.
+            if among:
+                place = ranked.index(among[0])
+                short = len(text.split()) <= 6
+                if place == 0 or (short and place < self.thresholds.answer_rank):
+                    return RouteDecision(
+                        chosen=among[0].id,
+                        candidates=tuple(among),
+                        method="clarify-answer",
+                        reason=f"your answer fits {among[0].id} best of the offered agents",
+                    )
             ranked = ranked[:5]
         top = ranked[0]
         second = ranked[1] if len(ranked) > 1 else Candidate(id="-", score=0.0)
@@ -388,6 +399,11 @@ def resolve_clarify_answer(text: str, candidates: Sequence[str]) -> str | None:
     """Map an answer to a clarifying question onto a candidate: a number, an id, or an id's name."""
     answer = text.strip().strip(".!").strip().casefold()
     answer = re.sub(r"^(option|number|no\.?|#)\s*", "", answer)
+    ordinal = ORDINAL_RE.match(answer)
+    if ordinal:
+        word = ordinal.group(1)
+        index = len(candidates) - 1 if word == "last" else ORDINALS.index(word) // 2
+        return candidates[index] if 0 <= index < len(candidates) else None
     if answer.isdigit():
         index = int(answer) - 1
         return candidates[index] if 0 <= index < len(candidates) else None

@@ -113,6 +113,24 @@ def test_quotes_survive_clause_splitting(rules: RuleExtractor) -> None:
     assert "'Cheers, Sam'" in cand.text
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "My accountant is Priya Shah and she prefers email over calls.",
+            [("user/accountant", "priya shah"), ("priya_shah/contact_preference", "email over calls")],
+        ),
+        ("Our office is in Leeds and it opens at 9.", [("general/office", "leeds"), ("general/office_opening", "9")]),
+        ("My favourite film is Thelma and Louise.", [("user/favourite_film", "thelma and louise")]),
+    ],
+)
+def test_and_before_a_pronoun_starts_a_new_clause(
+    rules: RuleExtractor, text: str, expected: list[tuple[str, str]]
+) -> None:
+    # Without the split the first value swallowed the second clause ("priya shah and she prefers email ...").
+    assert [(c.subject, c.value) for c in rules.extract_sync(text)] == expected
+
+
 def test_pronoun_refers_to_the_entity_named_earlier(rules: RuleExtractor) -> None:
     found = rules.extract_sync("Jane Fox has left Hartley; their office manager is now Tom Hill")
     assert [c.action for c in found] == ["forget", "remember"]

@@ -41,6 +41,12 @@ def test_routing_text_keeps_the_instruction(text: str, expected: str) -> None:
         ("the schema one", "erp.schema"),
         ("7", None),
         ("no idea", None),
+        ("the second one", "erp.schema"),
+        ("First", "erp.query"),
+        ("3rd", "erp.tenancy"),
+        ("the last one please", "erp.tenancy"),
+        ("fourth", None),
+        ("first thing tomorrow", None),
     ],
 )
 def test_clarify_answers(answer: str, expected: str | None) -> None:
@@ -101,6 +107,29 @@ def test_override_follow_up_and_clarify_answer_paths(router: Router) -> None:
     assert (picked.chosen, picked.method) == ("erp.schema", "clarify-answer")
     free = router.decide("give me the count of open orders", pending_clarify=["erp.schema", "erp.query"])
     assert free.chosen == "erp.query" and free.method == "clarify-answer"
+
+
+@pytest.mark.parametrize(
+    ("answer", "chosen", "method"),
+    [
+        # Short answers that name an offered agent in other words pick it, even when another agent ranks first.
+        ("the memory one", "chat.memory", "clarify-answer"),
+        ("the drafting one please", "language.draft", "clarify-answer"),
+        ("summary", "language.summarise", "clarify-answer"),
+        # Short new requests that no offered agent fits are routed afresh, not forced onto an offered agent.
+        ("how many open orders in Leeds", "erp.query", "embedding"),
+        ("translate hello into French", "language.translate", "embedding"),
+        ("help me with the invoice", CLARIFY, "embedding"),
+    ],
+)
+def test_an_answer_no_offered_agent_fits_is_a_new_request(
+    router: Router, answer: str, chosen: str, method: str
+) -> None:
+    offered = ["chat.memory", "language.summarise", "language.draft"]
+    d = router.decide(answer, pending_clarify=offered)
+    assert (d.chosen, d.method) == (chosen, method), d.reason
+    if chosen == CLARIFY:  # asked again, about the agents this answer fits, not the ones offered before
+        assert [c.id for c in d.candidates][:3] != offered
 
 
 def test_corrections_take_effect_after_refit(registry, embedder, vector_cache) -> None:  # type: ignore[no-untyped-def]
