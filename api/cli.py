@@ -98,6 +98,12 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         streamed.append(token)
         console.print(token, end="", markup=False)
 
+    def on_redo() -> None:
+        streamed.clear()
+        console.print()
+        console.print("[dim](that repeated an earlier reply word for word; asked again)[/dim]")
+        console.print("[bold]nova ›[/bold] ", end="")
+
     try:
         console.print(
             f"[bold]Nova[/bold] — {len(nova.registry)} agents. Thread {thread}. Commands: /why /new /threads /quit"
@@ -134,7 +140,9 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 continue
 
             streamed.clear()
-            result = await nova.stream_turn(text, thread_id=thread, on_token=on_token, on_route=on_route)
+            result = await nova.stream_turn(
+                text, thread_id=thread, on_token=on_token, on_route=on_route, on_redo=on_redo
+            )
             console.print(result.answer if not streamed else "", markup=False)
             failures += 1 if result.error else 0
     finally:

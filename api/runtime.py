@@ -43,6 +43,7 @@ from graphs.memory_curate import build_memory_curate_graph
 from graphs.nova import build_nova_graph
 from graphs.patterns import PATTERNS
 from graphs.registry import Registry, build_router, load_registry
+from nodes.agents import REDO_TAG
 from nodes.embeddings import (
     Embedder,
     HashEmbeddings,
@@ -314,8 +315,13 @@ class NovaRuntime:
         user_id: str | None = None,
         on_token: Callable[[str], Awaitable[None] | None] | None = None,
         on_route: Callable[[RouteDecision], Awaitable[None] | None] | None = None,
+        on_redo: Callable[[], Awaitable[None] | None] | None = None,
     ) -> TurnResult:
-        """Run one user turn, streaming reply tokens; failures end the turn with a message, not a trace."""
+        """Run one user turn, streaming reply tokens; failures end the turn with a message, not a trace.
+
+        `on_redo` is called before the tokens of a reply written again (nodes/agents.py, REDO_TAG): the tokens
+        streamed so far for this turn are not the answer.
+        """
         user = user_id or self.settings.user
         thread = thread_id or str(uuid.uuid4())
         await self.threads.touch(thread, user, text)
@@ -323,6 +329,7 @@ class NovaRuntime:
         config: RunnableConfig = {"configurable": {"thread_id": thread}, "metadata": {"user_id": user}}
         started = time.perf_counter()
         route: RouteDecision | None = None
+        redone = False
         try:
             async for mode, chunk in _stream(
                 self.graph, text, config, self.context(user), self.settings.durability_for("nova")
@@ -340,6 +347,10 @@ class NovaRuntime:
                         and meta.get("langgraph_node") in self._reply_nodes
                         and message.text
                     ):
+                        if REDO_TAG in (meta.get("tags") or ()) and not redone:
+                            redone = True
+                            if on_redo:
+                                await _maybe_await(on_redo())
                         await _maybe_await(on_token(message.text))
         except Exception as exc:
             error = await self._fail_turn(config, exc)

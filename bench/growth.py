@@ -88,10 +88,10 @@ def run(pg_url: str) -> tuple[list[Row], list[str]]:
             await nova_saver.setup()
             services = Services(**{**vars(Services.null()), "transcript": PgTranscript(pool)})
             nova = build_nova_graph(
-                registry, models=StaticModels(ScriptedModel([reply])), router=router, services=services
+                registry, models=StaticModels(ScriptedModel([reply], numbered=True)), router=router, services=services
             ).compile(checkpointer=nova_saver)
             centroids = np.random.default_rng(0).standard_normal((len(registry), embed.dim))
-            bare = bare_graph(ScriptedModel([reply]), embed, centroids).compile(
+            bare = bare_graph(ScriptedModel([reply], numbered=True), embed, centroids).compile(
                 checkpointer=AsyncPostgresSaver(pool, serde=SERDE)
             )
             for durability in ("exit", "sync"):

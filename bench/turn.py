@@ -220,10 +220,11 @@ def run(pg_url: str | None, cache_dir: Any) -> tuple[list[Row], list[str]]:
             s_bare, c_bare = counted(s_bare)
         embed = r.embed
         nova = build_nova_graph(
-            registry, models=StaticModels(ScriptedModel(["ok"])), router=r, services=Services.null()
+            registry, models=StaticModels(ScriptedModel(["ok"], numbered=True)), router=r, services=Services.null()
         ).compile(checkpointer=s_nova)
         centroids = np.random.default_rng(0).standard_normal((len(registry), embed.dim))
-        bare = bare_graph(ScriptedModel(["ok"]), embed, centroids, subgraph=subgraph).compile(checkpointer=s_bare)
+        bare_model = ScriptedModel(["ok"], numbered=True)
+        bare = bare_graph(bare_model, embed, centroids, subgraph=subgraph).compile(checkpointer=s_bare)
         bare_durability = "sync" if durability == "exit" else durability
         sides = [(bare, c_bare, bare_durability, None), (nova, c_nova, durability, Context())]
         # One thread per side for TURNS turns, then (target pair) the first turns of new threads: the sides

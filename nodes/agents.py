@@ -19,6 +19,8 @@ from state.context import Context
 from state.memory import MemoryRef
 
 HISTORY_MESSAGES = 12
+ECHO_MIN_CHARS = 24  # a repeated reply shorter than this is an acknowledgement, not a copied answer
+REDO_TAG = "nova:redo"  # a reply written again: whoever streamed the first attempt's tokens drops them
 HISTORY_CHARS = 6000
 
 
@@ -55,6 +57,21 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
     return kept
 
 
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def echoes_earlier_reply(text: str, history: Sequence[BaseMessage]) -> bool:
+    """Return True when a new reply repeats, word for word, an earlier reply in the history.
+
+    Short replies ("You're welcome!", "Done.") are fairly repeated and never count.
+    """
+    said = _squash(text)
+    if len(said) < ECHO_MIN_CHARS:
+        return False
+    return any(isinstance(m, AIMessage) and _squash(m.text) == said for m in history[:-1])
+
+
 def latest_request(messages: Sequence[AnyMessage]) -> str:
     """Return the newest human message's text."""
     return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
@@ -87,7 +104,13 @@ def make_respond(
             system += "\n\nTool results for this request:\n" + "\n".join(
                 f"[{r['tool']}({r['input']!r})]\n{r['output']}" for r in results
             )
-        reply = await model.ainvoke([SystemMessage(system), *recent_history(state["messages"])])
+        history = recent_history(state["messages"])
+        reply = await model.ainvoke([SystemMessage(system), *history])
+        if len(history) > 1 and echoes_earlier_reply(reply.text, history):
+            # Small local models answer a new message by copying one of their earlier replies from the history
+            # ("You stored that fact ..." again, after the fact changed). Ask once more with the new message alone;
+            # if that gives the same text too, it is the answer.
+            reply = await model.with_config(tags=[REDO_TAG]).ainvoke([SystemMessage(system), history[-1]])
         message = AIMessage(
             content=reply.content, name=card.id.replace(".", "_"), response_metadata={"agent": card.id}, id=reply.id
         )

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 ExtractorChoice = Literal["rules", "model"]
 MAX_MESSAGE_CHARS = 20_000
+SAME_TURN_S = 300  # a duplicate of a memory this thread stored this recently was stored by the same turn
 SLOT_PREFIXES = ("user/pref/", "user/is/", "user/habit/")
 SLOT_SIMILARITY = 0.9  # E5 passages: same-topic restatements 0.92-0.97, different topics 0.83-0.87
 PRONOUN_HINT_RE = re.compile(r"(?:^|[.!?;,]\s*|\b(?:actually|and|but|oh|so)\s+)(?:it|that|she|he|they)\b", re.I)
@@ -567,10 +568,20 @@ class MemoryStore(MemoryAdmin):
             "UPDATE memories SET use_count = use_count + 1, last_used_at = now(), updated_at = now(),"
             " confidence = least(1.0, greatest(confidence, %s) + 0.05),"
             " tier = CASE WHEN %s THEN 'core' ELSE tier END,"
-            " reason = CASE WHEN %s THEN 'promoted: restated as a fact about you' ELSE reason END WHERE id = %s",
-            (confidence, promote, promote, row["id"]),
+            " reason = CASE WHEN %s THEN 'promoted: restated as a fact about you' ELSE reason END WHERE id = %s"
+            f" RETURNING subject, tier, thread_id = %s AND created_at > now() - interval '{SAME_TURN_S} seconds'"
+            " AS same_turn",
+            (confidence, promote, promote, row["id"], ref.thread_id or None),
         )
+        merged = await cur.fetchone()
         await self._event(ref.user_id, str(row["id"]), "merged", why, ref.thread_id, {"promoted": promote}, cur=cur)
+        if merged is not None and merged["same_turn"]:
+            # Stored from this very message a moment ago (the turn's memory write runs beside the agent's
+            # remember call): to the user it is new, so say so, with what it replaced.
+            await cur.execute("SELECT text FROM memories WHERE superseded_by = %s ORDER BY valid_from", (row["id"],))
+            olds = "; ".join(r["text"] for r in await cur.fetchall())
+            stored = f"stored in {merged['tier']} as {merged['subject']}: {row['text']}"
+            return f"{stored} (replaces: {olds})" if olds else stored
         return f"already known ({why}), merged into {str(row['id'])[:8]}: {row['text']}"
 
     # ---------------------------------------------------------------- forgetting

@@ -283,6 +283,11 @@ THIRD_PERSON_RE = re.compile(
 CONTACT_RE = re.compile(
     r"\b(e-?mails?|phone|calls?|texts?|sms|whatsapp|slack|teams|zoom|letters?|post|in person|video)\b", re.I
 )
+# "Priya Shah is my accountant": a named person or thing is the owner's role, said the other way round.
+NAME_IS_MY_RE = re.compile(
+    r"^(?P<name>[A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*){0,3})\s+(?P<cop>is|are)\s+(?:now\s+)?(?P<poss>my|our)"
+    r"\s+(?:new\s+)?(?P<role>[a-z][a-z' -]{1,40})$"
+)
 SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])\s+|\n+|;\s*")
 CLAUSE_SPLIT_RE = re.compile(
     r"\s*(?:,|:|\s[–—-])\s+"
@@ -779,6 +784,9 @@ class RuleExtractor:
         clause = _clean(clause)
         if not clause:
             return []
+        m = NAME_IS_MY_RE.match(clause)
+        if m and m["name"].split()[0].casefold() not in NOT_NAMES:  # "Priya Shah is my accountant"
+            clause = f"{m['poss'].capitalize()} {m['role']} {m['cop']} {m['name']}"
         conf = 0.9 if explicit else 0.7
         m = SWITCH_TOPIC_RE.match(clause)
         if m and _is_noun_phrase(m["t"], self.entities):

@@ -5,7 +5,8 @@ Your scope: {description}
 {system_prompt}
 Answer the user's latest message directly and concisely. If it belongs to another specialist, say which one."""
 
-MEMORY_BLOCK = """What Nova remembers that may be relevant (newest truth only; cite it only if it helps):
+MEMORY_BLOCK = """What Nova remembers that may be relevant (newest truth only; cite it only if it helps). Each is in
+the user's own words, so "I" and "my" there mean the user: answer with "you" and "your".
 {memories}"""
 
 ROUTER_SYSTEM_PROMPT = """You route a user's request to exactly one specialist agent of a personal AI system.

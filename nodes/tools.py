@@ -45,7 +45,8 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
         hits = await deps.services.memory.search(call.user_id, query)
         if not hits:
             return "No memories match."
-        return "\n".join(f"- [{m.tier}] {m.subject}: {m.text}" for m in hits)
+        found = "\n".join(f"- [{m.tier}] {m.subject}: {m.text}" for m in hits)
+        return f"In the user's own words ('I' and 'my' mean the user; answer with 'you' and 'your'):\n{found}"
 
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
 

@@ -21,9 +21,12 @@ class ScriptedModel(BaseChatModel):
 
     Replies come from `replies` in order (the last one repeats); `structured` objects are returned by
     `with_structured_output(...)` in order; each entry of `fail_first` makes one call raise first.
+    `numbered` ends every reply with the call's number, so no two replies of a thread are the same text (as
+    a real model's are not: Nova asks again when a reply repeats an earlier one word for word).
     """
 
     delay_s: float = 0.0
+    numbered: bool = False
     calls: int = 0
     _replies: deque[str] = PrivateAttr()
     _structured: deque[Any] = PrivateAttr()
@@ -37,8 +40,9 @@ class ScriptedModel(BaseChatModel):
         structured: Iterable[Any] = (),
         fail_first: Iterable[BaseException] = (),
         delay_s: float = 0.0,
+        numbered: bool = False,
     ) -> None:
-        super().__init__(delay_s=delay_s)
+        super().__init__(delay_s=delay_s, numbered=numbered)
         self._replies = deque(replies)
         self._structured = deque(structured)
         self._failures = deque(fail_first)
@@ -59,7 +63,7 @@ class ScriptedModel(BaseChatModel):
             raise self._failures.popleft()
         if self._replies:
             self._last = self._replies.popleft()
-        return self._last
+        return f"{self._last} #{self.calls}" if self.numbered else self._last
 
     def _generate(
         self,

@@ -9,6 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.errors import GraphRecursionError
 
+from nodes.agents import echoes_earlier_reply
 from state.context import Context
 from state.routing import RouteDecision
 from tests.fakes import ScriptedModel
@@ -54,6 +55,26 @@ async def test_history_is_kept_across_turns(make_graph: Any) -> None:
         "second answer",
     ]
     assert any("good morning" in m.text for m in model.seen[1])
+
+
+async def test_a_reply_copied_from_earlier_in_the_thread_is_asked_again_without_the_history(make_graph: Any) -> None:
+    # Small local models answer a new message with one of their earlier replies, word for word.
+    model = ScriptedModel(
+        ["Bonjour, comment allez-vous ?", "Bonjour, comment allez-vous ?", "À demain, et bonne soirée à vous !"]
+    )
+    graph = make_graph(model)
+    config = cfg()
+    await turn(graph, config, "translate 'good morning, how are you' into French")
+    out = await turn(graph, config, "translate 'see you tomorrow' into French please")
+    assert out["messages"][-1].text == "À demain, et bonne soirée à vous !"
+    assert model.calls == 3
+    retry = model.seen[-1]
+    assert len(retry) == 2 and retry[1].text == "translate 'see you tomorrow' into French please"
+    # The same answer twice without the history is the answer; a short one ("Merci !") is never asked again.
+    out = await turn(graph, config, "and 'see you tomorrow' once more, in French")
+    assert out["messages"][-1].text == "À demain, et bonne soirée à vous !" and model.calls == 5
+    thanks = [HumanMessage("thanks"), AIMessage("You're welcome!"), HumanMessage("thanks again")]
+    assert not echoes_earlier_reply("You're welcome!", thanks)
 
 
 async def test_ambiguous_request_asks_then_resolves_by_number(make_graph: Any) -> None:

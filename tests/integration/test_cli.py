@@ -73,6 +73,18 @@ def test_piped_chat_and_slash_commands(nova_env: dict[str, str]) -> None:
     assert "never sent" not in result.stdout.split("/quit")[-1] or "echo: never sent" not in result.stdout
 
 
+def test_a_reply_written_again_replaces_what_was_streamed(nova_env: dict[str, str]) -> None:
+    # The fake model echoes the request, so the same question twice gets an answer that repeats the first one
+    # word for word: the reply is asked for again without the history, and chat says so before streaming it.
+    script = "what is the capital of Peru?\nwhat is the capital of Peru?\n/quit\n"
+    result = nova(nova_env, "chat", input=script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("asked again") == 1
+    second = out.split("asked again")[1]
+    assert second.count("echo: what is the capital of Peru?") == 1
+
+
 def test_why_and_feedback_take_effect_on_next_request(nova_env: dict[str, str]) -> None:
     thread = str(uuid.uuid4())
     text = "zorblax the quarterly frobnicator for Wendell"

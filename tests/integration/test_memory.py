@@ -90,6 +90,22 @@ async def test_open_ended_preferences_supersede_by_similarity_but_topics_never_c
     }
 
 
+async def test_the_agents_remember_call_reports_what_its_own_turn_stored(store: MemoryStore) -> None:
+    # The turn's memory write runs beside the agent, so the agent's remember call finds the fact already there.
+    await store.observe(turn(thread="t1"), "my accountant is Priya Shah")
+    await store.observe(turn(thread="t2"), "actually my accountant is now Daniel Okafor")
+    said = await store.remember(turn(thread="t2"), "My accountant is Daniel Okafor.")
+    assert (
+        said
+        == "stored in core as user/accountant: My accountant is Daniel Okafor. (replaces: My accountant is Priya Shah.)"
+    )
+    later = await store.remember(turn(thread="t3"), "My accountant is Daniel Okafor.")
+    assert later.startswith("already known (exact duplicate)")
+    assert [r.text for r in await store.list_memories("u1") if r.subject == "user/accountant"] == [
+        "My accountant is Daniel Okafor."
+    ]
+
+
 async def test_exact_and_near_duplicates_are_merged_not_stored_twice(store: MemoryStore) -> None:
     await store.observe(turn(thread="t1"), "remember that the van's registration is YK19 KTR")
     merged = await store.observe(turn(thread="t2"), "the van's registration is YK19 KTR")

@@ -131,6 +131,23 @@ def test_and_before_a_pronoun_starts_a_new_clause(
     assert [(c.subject, c.value) for c in rules.extract_sync(text)] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "subject", "value", "stored"),
+    [
+        ("Priya Shah is my accountant.", "user/accountant", "priya shah", "My accountant is Priya Shah."),
+        ("Dr Patel is now my dentist", "user/dentist", "dr patel", "My dentist is Dr Patel."),
+        ("Sunita is our practice manager", "general/practice_manager", "sunita", "Our practice manager is Sunita."),
+    ],
+)
+def test_name_is_my_role_is_keyed_by_the_role(
+    rules: RuleExtractor, text: str, subject: str, value: str, stored: str
+) -> None:
+    # The same fact said either way round lands on one subject, so a new accountant supersedes the old one.
+    cand = one(rules, text)
+    assert (cand.subject, cand.value, cand.text) == (subject, value, stored)
+    assert [c.subject for c in rules.explicit("It is my car")] != ["user/car"]
+
+
 def test_pronoun_refers_to_the_entity_named_earlier(rules: RuleExtractor) -> None:
     found = rules.extract_sync("Jane Fox has left Hartley; their office manager is now Tom Hill")
     assert [c.action for c in found] == ["forget", "remember"]

@@ -275,6 +275,7 @@ export async function render(root, params) {
     messages.append(bubble);
     messages.scrollTop = messages.scrollHeight;
     let failure = null;
+    let redone = false;
     try {
       if (!ctx.threadId) {
         const created = await post("/threads", { metadata: { graph_id: "nova" } });
@@ -287,7 +288,12 @@ export async function render(root, params) {
           const chosen = data.route_request.route.chosen;
           mark.textContent = chosen === "clarify" ? "Nova asks" : chosen;
         } else if (event === "messages" && Array.isArray(data)) {
-          const [chunk] = data;
+          const [chunk, meta] = data;
+          // A reply written again (it repeated an earlier one): drop the first attempt's tokens.
+          if (!redone && meta && Array.isArray(meta.tags) && meta.tags.includes("nova:redo")) {
+            redone = true;
+            clear(reply);
+          }
           if (chunk && chunk.type === "AIMessageChunk") reply.append(messageText(chunk.content));
         } else if (event === "error") {
           failure = data;
