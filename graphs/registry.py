@@ -118,6 +118,8 @@ def load_registry(
             )
         if card.pattern == "tool_agent" and not card.tools:
             problems.append(CardProblem(path, "tools", "pattern 'tool_agent' needs at least one tool"))
+        if card.small_talk and (talker := next((c for c in cards.values() if c[1].small_talk), None)):
+            problems.append(CardProblem(path, "small_talk", f"only one card takes small talk; {talker[0]} does"))
         cards[card.id] = (path, card)
     if problems:
         raise CardError(problems)

@@ -43,6 +43,13 @@ QUOTED_RE = re.compile(
 )
 ORDINALS = ("first", "1st", "second", "2nd", "third", "3rd", "fourth", "4th", "fifth", "5th")
 ORDINAL_RE = re.compile(rf"^(?:the\s+)?({'|'.join(ORDINALS)}|last)(?:\s+(?:one|option))?(?:\s+please)?$")
+SMALL_TALK_RE = re.compile(
+    r"^(?:(?:hi|hello|hey|hiya|morning|good (?:morning|afternoon|evening|night)|(?:many )?thanks(?: a lot| again)?"
+    r"|thank you(?: so much| very much)?|thanks?ya|ta|cheers|ok(?:ay)?|k|cool|great|perfect|brilliant|lovely|nice"
+    r"|nice one|awesome|excellent|got it|understood|noted|sounds good|fair enough|will do|no worries|bye|goodbye"
+    r"|see you|see ya|later|night|you too|same to you)(?:[\s,!.]+|$))+(?:nova)?[\s!.:)]*$",
+    re.I,
+)
 FOLLOW_UP_PRONOUN_RE = re.compile(r"^\s*(it|that|this|those|these|they|them|again|more|another)\b", re.I)
 
 
@@ -270,6 +277,7 @@ class Router:
 
     def __post_init__(self) -> None:
         self.ids = tuple(c.id for c in self.cards)
+        self.small_talk = next((c.id for c in self.cards if c.small_talk), None)
         if self.model is None:
             self.refit()
 
@@ -304,10 +312,14 @@ class Router:
         active_agent: str | None = None,
         pending_clarify: Sequence[str] | None = None,
         qvec: Matrix | None = None,
+        after_question: bool = False,
     ) -> RouteDecision:
-        """Choose an agent or `clarify`, recording candidates, evidence, method and reason."""
+        """Choose an agent or `clarify`, recording candidates, evidence, method and reason.
+
+        `after_question`: the last reply asked the user something, so an acknowledgement answers it.
+        """
         start = time.perf_counter()
-        decision = self._decide(text, active_agent, pending_clarify, qvec)
+        decision = self._decide(text, active_agent, pending_clarify, qvec, after_question)
         return decision.model_copy(update={"latency_ms": round((time.perf_counter() - start) * 1000, 2), "text": text})
 
     def _decide(
@@ -316,6 +328,7 @@ class Router:
         active_agent: str | None,
         pending_clarify: Sequence[str] | None,
         qvec: Matrix | None,
+        after_question: bool = False,
     ) -> RouteDecision:
         override = OVERRIDE_RE.match(text)
         if override and override.group(1) in self.ids:
@@ -335,6 +348,21 @@ class Router:
                     reason=f"you picked {answered} from the clarifying question",
                     candidates=(Candidate(id=answered, score=1.0),),
                 )
+        if self.small_talk and is_small_talk(text):
+            if after_question and active_agent in self.ids:  # "ok" to "shall I add it?" answers that agent
+                return RouteDecision(
+                    chosen=active_agent,
+                    method="follow-up",
+                    reason=f"answers {active_agent}'s question",
+                    candidates=(Candidate(id=active_agent, score=1.0),),
+                )
+            return RouteDecision(
+                chosen=self.small_talk,
+                method="small-talk",
+                reason="a greeting, thanks or acknowledgement, not a request",
+                candidates=(Candidate(id=self.small_talk, score=1.0),),
+                topic_agent=active_agent,
+            )
         ranked, clarify_p = self.rank(text, qvec, top=len(self.ids) if pending_clarify else 5)
         if pending_clarify:
             among = [c for c in ranked if c.id in pending_clarify]
@@ -385,6 +413,11 @@ def correction_target(text: str, known: Sequence[str]) -> str | None:
     if match and match.group(6).lower() in known:
         return match.group(6).lower()
     return None
+
+
+def is_small_talk(text: str) -> bool:
+    """Return True for a greeting, thanks or acknowledgement on its own ("thanks!", "ok, cheers", "hi Nova")."""
+    return len(text) <= 60 and bool(SMALL_TALK_RE.match(text.strip()))
 
 
 def is_follow_up(text: str) -> bool:

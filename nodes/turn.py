@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langgraph.config import get_config
@@ -31,6 +31,43 @@ def latest_user_text(messages: Sequence[AnyMessage]) -> str:
         if isinstance(msg, HumanMessage):
             return msg.text
     return ""
+
+
+class ThreadRouting(TypedDict):
+    """What a thread's state tells the router besides the request (Router.decide's keyword arguments)."""
+
+    active_agent: str | None
+    pending_clarify: list[str] | None
+    after_question: bool
+
+
+def thread_routing(values: Mapping[str, Any]) -> ThreadRouting:
+    """Read a thread's state for routing its next request.
+
+    After small talk ("thanks") the conversation is still with the agent before it, so a follow-up goes there.
+    """
+    active = values.get("active_agent")
+    previous = values.get("route")
+    if isinstance(previous, RouteDecision) and previous.method == "small-talk" and active == previous.chosen:
+        active = previous.topic_agent
+    return ThreadRouting(
+        active_agent=active,
+        pending_clarify=values.get("pending_clarify"),
+        after_question=last_reply_asks(values.get("messages") or []),
+    )
+
+
+def last_reply_asks(messages: Sequence[AnyMessage]) -> bool:
+    """Return True when the reply before the newest human message ended with a question to the user."""
+    seen_human = False
+    for msg in reversed(messages):
+        if isinstance(msg, HumanMessage):
+            if seen_human:
+                return False
+            seen_human = True
+        elif isinstance(msg, AIMessage) and seen_human:
+            return msg.text.rstrip().endswith("?")
+    return False
 
 
 def _thread_id() -> str:
@@ -92,9 +129,7 @@ def make_route_request(
             decision = await _apply_correction(previous, target, text, runtime.context.user_id)
             return Command(goto=_beside(target), update={"route": decision, "pending_clarify": None})
         qvec = await queries.vector(embedding_text(text))
-        decision = router.decide(
-            text, active_agent=state.get("active_agent"), pending_clarify=state.get("pending_clarify"), qvec=qvec
-        )
+        decision = router.decide(text, qvec=qvec, **thread_routing(state))
         if runtime.context.router_mode == "hybrid" and decision.method == "embedding":
             decision = await rerank_with_model(models, decision, descriptions)
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)

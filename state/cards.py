@@ -35,6 +35,7 @@ class AgentCard(BaseModel):
     system_prompt: str = ""
     max_steps: int = Field(default=6, ge=1, le=20)
     pipeline: str | None = None
+    small_talk: bool = False  # takes greetings, thanks and acknowledgements without scoring (one card at most)
 
     @field_validator("id")
     @classmethod

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CLARIFY = "clarify"
-RouteMethod = Literal["embedding", "llm", "override", "follow-up", "fallback", "clarify-answer"]
+RouteMethod = Literal["embedding", "llm", "override", "follow-up", "fallback", "clarify-answer", "small-talk"]
 RouterMode = Literal["embedding", "hybrid"]
 
 
@@ -33,6 +33,9 @@ class RouteDecision(BaseModel):
     latency_ms: float = 0.0
     fallback: str | None = Field(default=None, description="why a hybrid decision fell back to embeddings")
     text: str = ""
+    topic_agent: str | None = Field(
+        default=None, description="small talk: the agent the conversation was with, whom a follow-up goes back to"
+    )
 
     @property
     def is_clarify(self) -> bool:

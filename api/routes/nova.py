@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Query
@@ -12,6 +13,7 @@ from api.reviews import pending_reviews
 from api.routes.threads import config_for, entry_of, owned
 from api.schemas import ErrorBody, Reviews, RouteAnswer, RouteRequest, Why
 from api.threads import jsonable
+from nodes.turn import thread_routing
 
 router = APIRouter(prefix="/nova", tags=["nova"], responses={404: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
@@ -19,14 +21,14 @@ router = APIRouter(prefix="/nova", tags=["nova"], responses={404: {"model": Erro
 @router.post("/route", response_model=RouteAnswer)
 async def route(api: ApiDep, user: UserDep, body: RouteRequest) -> dict[str, Any]:
     """Say where a request would go and why, without running anything or logging the decision."""
-    active, pending = None, None
+    context: dict[str, Any] = {}
     if body.thread_id is not None:
         row = await owned(api, user, body.thread_id)
         values = (await entry_of(api, row).graph.aget_state(config_for(body.thread_id))).values
         if isinstance(values, dict):
-            active, pending = values.get("active_agent"), values.get("pending_clarify")
+            context = dict(thread_routing(values))
     router_ = api.runtime.router
-    decision = await asyncio.to_thread(router_.decide, body.text, active_agent=active, pending_clarify=pending)
+    decision = await asyncio.to_thread(partial(router_.decide, body.text, **context))
     return {"decision": decision.model_dump(mode="json")}
 
 

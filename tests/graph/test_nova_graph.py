@@ -77,6 +77,19 @@ async def test_a_reply_copied_from_earlier_in_the_thread_is_asked_again_without_
     assert not echoes_earlier_reply("You're welcome!", thanks)
 
 
+async def test_thanks_gets_a_reply_and_the_next_follow_up_returns_to_the_agent_before_it(make_graph: Any) -> None:
+    model = ScriptedModel(["a", "You're welcome!", "b"], structured=[ANSWER_NOW, ANSWER_NOW])
+    graph = make_graph(model)
+    config = cfg()
+    out = await turn(graph, config, "how many open orders does the Leeds branch have right now?")
+    assert out["route"].chosen == "erp.query"
+    out = await turn(graph, config, "thanks!")
+    assert (out["route"].chosen, out["route"].method) == ("chat.general", "small-talk")
+    assert out["messages"][-1].text == "You're welcome!"
+    out = await turn(graph, config, "and the Bristol branch?")
+    assert (out["route"].chosen, out["route"].method) == ("erp.query", "follow-up")
+
+
 async def test_ambiguous_request_asks_then_resolves_by_number(make_graph: Any) -> None:
     model = ScriptedModel(["resolved answer"], structured=[{"tool": "none", "input": ""}])
     graph = make_graph(model)

@@ -58,6 +58,16 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         load_registry(tmp_path, strict_paths=False)
 
 
+def test_only_one_card_takes_small_talk(tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        path = write(tmp_path, f"a/{name}.toml", f"a.{name}")
+        path.write_text(path.read_text() + "small_talk = true\n")
+    with pytest.raises(CardError, match="only one card takes small talk") as info:
+        load_registry(tmp_path)
+    assert [(p.file.name, p.field) for p in info.value.problems] == [("two.toml", "small_talk")]
+    assert load_registry().get("chat.general").small_talk  # the shipped roster: chat.general answers "thanks"
+
+
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "a/one.toml", "a.one")
     path.write_text(path.read_text() + 'colour = "blue"\n')

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.router import Router, correction_target, is_follow_up, resolve_clarify_answer, routing_text
+from nodes.router import (
+    Router,
+    correction_target,
+    is_follow_up,
+    is_small_talk,
+    resolve_clarify_answer,
+    routing_text,
+)
 from state.routing import CLARIFY
 
 IDS = ("erp.query", "erp.schema", "erp.tenancy", "language.rewrite")
@@ -107,6 +114,32 @@ def test_override_follow_up_and_clarify_answer_paths(router: Router) -> None:
     assert (picked.chosen, picked.method) == ("erp.schema", "clarify-answer")
     free = router.decide("give me the count of open orders", pending_clarify=["erp.schema", "erp.query"])
     assert free.chosen == "erp.query" and free.method == "clarify-answer"
+
+
+@pytest.mark.parametrize(
+    ("text", "small"),
+    [
+        ("thanks", True),
+        ("ok, cheers Nova :)", True),
+        ("Hi Nova!", True),
+        ("good morning", True),
+        ("got it, thanks", True),
+        ("thanks for the summary, now translate it into French", False),
+        ("ok so what about the Leeds branch", False),
+        ("hey, are you there?", False),
+        ("yes", False),
+    ],
+)
+def test_small_talk_detection(text: str, small: bool) -> None:
+    assert is_small_talk(text) is small
+
+
+def test_small_talk_goes_to_the_small_talk_card_unless_it_answers_a_question(router: Router) -> None:
+    d = router.decide("thanks!", active_agent="erp.query")
+    assert (d.chosen, d.method, d.topic_agent) == ("chat.general", "small-talk", "erp.query")
+    d = router.decide("ok, sounds good", active_agent="chat.planner", after_question=True)
+    assert (d.chosen, d.method) == ("chat.planner", "follow-up") and "question" in d.reason
+    assert router.decide("@erp.query thanks").method == "override"
 
 
 @pytest.mark.parametrize(
