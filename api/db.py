@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import set_json_dumps
 from psycopg_pool import AsyncConnectionPool
@@ -158,6 +158,23 @@ async def configure_json(conn: psycopg.AsyncConnection[Any]) -> None:
     set_json_dumps(json_dumps, conn)
 
 
+class ConnectionLeftInPipeline(psycopg.ProgrammingError):
+    """A connection came back to the pool still in pipeline mode; the pool discards it."""
+
+
+async def check_returned(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Refuse a connection returned to the pool still in pipeline mode, so the pool closes it.
+
+    A task cancelled inside `conn.pipeline()` (a run cancelled while its checkpoint is written) can leave libpq
+    in pipeline mode with the server inside the block's transaction. libpq still reports the connection idle,
+    so the pool would hand it out again and every later statement on it would run inside that transaction,
+    holding its locks: in CI a run's claim, heartbeat and settle then waited on it for minutes. Closing the
+    connection rolls the transaction back.
+    """
+    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        raise ConnectionLeftInPipeline("connection returned in pipeline mode (a cancelled pipeline): discarded")
+
+
 def make_pool(url: str, *, timeout_s: float, statement_timeout_ms: int, max_size: int = 10) -> AsyncConnectionPool[Any]:
     """Build (unopened) the one pool Nova uses: autocommit, statements prepared on first use, dict rows, orjson."""
     return AsyncConnectionPool(
@@ -167,6 +184,7 @@ def make_pool(url: str, *, timeout_s: float, statement_timeout_ms: int, max_size
         timeout=timeout_s,
         open=False,
         configure=configure_json,
+        reset=check_returned,
         kwargs={
             "autocommit": True,
             "prepare_threshold": 0,
