@@ -449,7 +449,7 @@ async def eval_space(settings: Settings, say: Callable[[str], None] = _say) -> A
     from psycopg.rows import dict_row
     from psycopg_pool import AsyncConnectionPool
 
-    from api.db import check_vector, migrate, open_pool
+    from api.db import check_returned, check_vector, migrate, open_pool
     from api.runtime import resolve_database_url
 
     url = await asyncio.to_thread(resolve_database_url, settings, say)
@@ -473,6 +473,7 @@ async def eval_space(settings: Settings, say: Callable[[str], None] = _say) -> A
         min_size=1,
         max_size=4,
         open=False,
+        reset=check_returned,
         kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
     )
     try:
