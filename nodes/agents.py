@@ -19,9 +19,9 @@ from state.context import Context
 from state.memory import MemoryRef
 
 HISTORY_MESSAGES = 12
+HISTORY_CHARS = 6000
 ECHO_MIN_CHARS = 24  # a repeated reply shorter than this is an acknowledgement, not a copied answer
 REDO_TAG = "nova:redo"  # a reply written again: whoever streamed the first attempt's tokens drops them
-HISTORY_CHARS = 6000
 
 
 class ToolResult(TypedDict):
