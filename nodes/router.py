@@ -41,7 +41,18 @@ QUOTED_RE = re.compile(
     r"(['\"\u201c\u2018\u00ab])(.{25,}?)(['\"\u201d\u2019\u00bb])(?=\s*[.!?]?\s*$|\s*[,;:]|\s+(in|into|to|for|as|and)\b)",
     re.S,
 )
-ORDINALS = ("first", "1st", "second", "2nd", "third", "3rd", "fourth", "4th", "fifth", "5th")
+ORDINALS = {
+    "first": 0,
+    "1st": 0,
+    "second": 1,
+    "2nd": 1,
+    "third": 2,
+    "3rd": 2,
+    "fourth": 3,
+    "4th": 3,
+    "fifth": 4,
+    "5th": 4,
+}
 ORDINAL_RE = re.compile(rf"^(?:the\s+)?({'|'.join(ORDINALS)}|last)(?:\s+(?:one|option))?(?:\s+please)?$")
 SMALL_TALK_RE = re.compile(
     r"^(?:(?:hi|hello|hey|hiya|morning|good (?:morning|afternoon|evening|night)|(?:many )?thanks(?: a lot| again)?"
@@ -435,7 +446,7 @@ def resolve_clarify_answer(text: str, candidates: Sequence[str]) -> str | None:
     ordinal = ORDINAL_RE.match(answer)
     if ordinal:
         word = ordinal.group(1)
-        index = len(candidates) - 1 if word == "last" else ORDINALS.index(word) // 2
+        index = len(candidates) - 1 if word == "last" else ORDINALS[word]
         return candidates[index] if 0 <= index < len(candidates) else None
     if answer.isdigit():
         index = int(answer) - 1
