@@ -13,12 +13,15 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from api.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from api.runtime import RedoReason
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -29,6 +32,11 @@ DEMO_CONVERSATION = (
     "which Django model stores the branch on an invoice in AIREP?",
     "and the Bristol branch?",
 )
+
+REDO_NOTES: dict[str, str] = {
+    "echo": "that repeated an earlier reply word for word; asked again",
+    "retry": "the model call failed part-way; asked again",
+}
 
 
 def _progress(message: str) -> None:
@@ -98,10 +106,10 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
         streamed.append(token)
         console.print(token, end="", markup=False)
 
-    def on_redo() -> None:
+    def on_redo(reason: RedoReason) -> None:
         streamed.clear()
         console.print()
-        console.print("[dim](that repeated an earlier reply word for word; asked again)[/dim]")
+        console.print(f"[dim]({REDO_NOTES[reason]})[/dim]")
         console.print("[bold]nova ›[/bold] ", end="")
 
     try:

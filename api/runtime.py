@@ -43,7 +43,7 @@ from graphs.memory_curate import build_memory_curate_graph
 from graphs.nova import build_nova_graph
 from graphs.patterns import PATTERNS
 from graphs.registry import Registry, build_router, load_registry
-from nodes.agents import REDO_TAG
+from nodes.agents import REDO_TAG, REPLY_TAG
 from nodes.embeddings import (
     Embedder,
     HashEmbeddings,
@@ -73,6 +73,7 @@ SERDE = JsonPlusSerializer(
 )
 
 Progress = Callable[[str], None]
+RedoReason = Literal["echo", "retry"]  # why a turn's reply is streamed again (NovaRuntime.stream_turn)
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -156,7 +157,6 @@ class NovaRuntime:
     transcript: PgTranscript
     pipelines: RuntimePipelines
     _stack: AsyncExitStack
-    _reply_nodes: frozenset[str] = frozenset()
     _corrections_seen: int = 0
     _refit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -271,7 +271,6 @@ class NovaRuntime:
                 memory=memory,
                 transcript=transcript,
                 _stack=stack,
-                _reply_nodes=frozenset({"respond", *registry.ids}),
                 _corrections_seen=pairs[-1][0] if pairs else 0,
             )
         except BaseException:
@@ -315,12 +314,14 @@ class NovaRuntime:
         user_id: str | None = None,
         on_token: Callable[[str], Awaitable[None] | None] | None = None,
         on_route: Callable[[RouteDecision], Awaitable[None] | None] | None = None,
-        on_redo: Callable[[], Awaitable[None] | None] | None = None,
+        on_redo: Callable[[RedoReason], Awaitable[None] | None] | None = None,
     ) -> TurnResult:
         """Run one user turn, streaming reply tokens; failures end the turn with a message, not a trace.
 
-        `on_redo` is called before the tokens of a reply written again (nodes/agents.py, REDO_TAG): the tokens
-        streamed so far for this turn are not the answer.
+        `on_redo` is called before the tokens of a reply written again: the tokens streamed so far for this turn
+        are not the answer. The reason is "echo" when the reply repeated an earlier one and was asked for again
+        (nodes/agents.py, REDO_TAG), "retry" when the reply node failed part-way and its retry policy ran it again.
+        Either way a new model call starts streaming: its chunks carry another message id.
         """
         user = user_id or self.settings.user
         thread = thread_id or str(uuid.uuid4())
@@ -329,7 +330,7 @@ class NovaRuntime:
         config: RunnableConfig = {"configurable": {"thread_id": thread}, "metadata": {"user_id": user}}
         started = time.perf_counter()
         route: RouteDecision | None = None
-        redone = False
+        streaming: str | None = None  # the message id whose tokens were streamed last
         try:
             async for mode, chunk in _stream(
                 self.graph, text, config, self.context(user), self.settings.durability_for("nova")
@@ -342,15 +343,12 @@ class NovaRuntime:
                             await _maybe_await(on_route(route))
                 elif mode == "messages" and on_token:
                     message, meta = chunk
-                    if (
-                        isinstance(message, AIMessageChunk)
-                        and meta.get("langgraph_node") in self._reply_nodes
-                        and message.text
-                    ):
-                        if REDO_TAG in (meta.get("tags") or ()) and not redone:
-                            redone = True
-                            if on_redo:
-                                await _maybe_await(on_redo())
+                    tags = meta.get("tags") or ()
+                    if isinstance(message, AIMessageChunk) and REPLY_TAG in tags and message.text:
+                        if streaming is not None and message.id != streaming and on_redo:
+                            reason: RedoReason = "echo" if REDO_TAG in tags else "retry"
+                            await _maybe_await(on_redo(reason))
+                        streaming = message.id
                         await _maybe_await(on_token(message.text))
         except Exception as exc:
             error = await self._fail_turn(config, exc)

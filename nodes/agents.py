@@ -21,6 +21,7 @@ from state.memory import MemoryRef
 HISTORY_MESSAGES = 12
 HISTORY_CHARS = 6000
 ECHO_MIN_CHARS = 24  # a repeated reply shorter than this is an acknowledgement, not a copied answer
+REPLY_TAG = "nova:reply"  # the model call that writes a turn's answer: its tokens are the ones to show
 REDO_TAG = "nova:redo"  # a reply written again: whoever streamed the first attempt's tokens drops them
 
 
@@ -105,12 +106,13 @@ def make_respond(
                 f"[{r['tool']}({r['input']!r})]\n{r['output']}" for r in results
             )
         history = recent_history(state["messages"])
-        reply = await model.ainvoke([SystemMessage(system), *history])
+        reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *history])
         if len(history) > 1 and echoes_earlier_reply(reply.text, history):
             # Small local models answer a new message by copying one of their earlier replies from the history
             # ("You stored that fact ..." again, after the fact changed). Ask once more with the new message alone;
             # if that gives the same text too, it is the answer.
-            reply = await model.with_config(tags=[REDO_TAG]).ainvoke([SystemMessage(system), history[-1]])
+            redo = model.with_config(tags=[REPLY_TAG, REDO_TAG])
+            reply = await redo.ainvoke([SystemMessage(system), history[-1]])
         message = AIMessage(
             content=reply.content, name=card.id.replace(".", "_"), response_metadata={"agent": card.id}, id=reply.id
         )

@@ -11,6 +11,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
+from nodes.agents import latest_request
 from nodes.compaction import needs_compaction
 from nodes.embeddings import SharedQueries
 from nodes.models import ModelLoader
@@ -23,14 +24,6 @@ from state.routing import CLARIFY, Candidate, LLMRoute, RouteDecision
 
 LLM_ROUTE_TIMEOUT_S = 20.0
 HYBRID_TOP_K = 5
-
-
-def latest_user_text(messages: Sequence[AnyMessage]) -> str:
-    """Return the text of the newest human message."""
-    for msg in reversed(messages):
-        if isinstance(msg, HumanMessage):
-            return msg.text
-    return ""
 
 
 class ThreadRouting(TypedDict):
@@ -79,7 +72,7 @@ def make_recall_memory(services: Services, queries: SharedQueries) -> Callable[.
 
     async def recall_memory(state: NovaState, runtime: Runtime[Context]) -> dict[str, Any]:
         """Recall memories for the latest request (its vector is shared with routing: one embedding a turn)."""
-        text = latest_user_text(state["messages"])
+        text = latest_request(state["messages"])
         qvec = await queries.vector(embedding_text(text))
         recalled = await services.memory.recall(
             runtime.context.user_id, text, project=runtime.context.project, qvec=qvec
@@ -122,7 +115,7 @@ def make_route_request(
 
     async def route_request(state: NovaState, runtime: Runtime[Context]) -> Command[Any]:
         """Route the latest request to one specialist, or to a clarifying question."""
-        text = latest_user_text(state["messages"])
+        text = latest_request(state["messages"])
         previous = state.get("route")
         target = correction_target(text, router.ids)
         if target and previous is not None and previous.text and not previous.text.startswith("@"):

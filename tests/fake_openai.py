@@ -1,7 +1,8 @@
 """A tiny OpenAI-compatible server for subprocess tests: a real HTTP server on 127.0.0.1, canned answers.
 
-Replies are `echo: <last user message>`; a `FAIL` in the message answers 500; json_schema requests get a
-minimal object valid for the schema (tool choice `none`, route `clarify`).
+Replies are `echo: <last user message>`; a `FAIL` in the message answers 500; a `CUTONCE` in it makes the
+first streamed answer to that message stop after two words with the connection dropped (later ones stream whole);
+json_schema requests get a minimal object valid for the schema (tool choice `none`, route `clarify`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 app = FastAPI()
+cut: set[str] = set()  # messages whose streamed answer was already cut off once
 
 
 def _minimal(schema: dict[str, Any]) -> Any:
@@ -64,6 +66,9 @@ async def chat(request: Request) -> Any:
         def events() -> Any:
             words = content.split(" ")
             for n, word in enumerate(words):
+                if n == 2 and "CUTONCE" in user and user not in cut:
+                    cut.add(user)
+                    raise ConnectionResetError("scripted cut: the stream stops here")
                 piece = word + (" " if n < len(words) - 1 else "")
                 chunk = {
                     "id": cid,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -17,7 +18,9 @@ public = APIRouter(tags=["health"])
 router = APIRouter(tags=["info"])
 
 
+@cache
 def _version(package: str) -> str:
+    """Return an installed package's version (read once: the metadata scan costs about 1 ms)."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

@@ -338,6 +338,30 @@ def test_readable_at_phone_width(signed_in: Any, web_server: WebServer, chat_thr
         browser.set_window_size(1280, 900)
 
 
+def test_a_reply_cut_off_and_retried_streams_only_the_answer(signed_in: Any, web_server: WebServer) -> None:
+    # The fake model drops the first streamed answer to a CUTONCE message after two words and the reply node
+    # retries: the bubble drops those words instead of running the retried answer on after them.
+    browser = signed_in
+    go(browser, web_server, "/chat")
+    visible(browser, "#message")
+    browser.execute_script("""
+        window.__bubbles = [];
+        new MutationObserver(() => {
+          const bodies = document.querySelectorAll('#messages .msg.assistant .body.streaming');
+          if (bodies.length) window.__bubbles.push(bodies[bodies.length - 1].textContent);
+        }).observe(document.getElementById('messages'), {childList: true, subtree: true, characterData: true});
+    """)
+    text = "what is the capital of Peru? CUTONCE"
+    count = len(replies(browser))
+    send(browser, text)
+    settled(browser, count + 1)
+    answer = f"echo: {text}"
+    text_in(browser, "#messages .msg.assistant:last-child .body", answer)
+    shown: list[str] = browser.execute_script("return window.__bubbles")
+    assert "echo: what " in shown, shown  # the cut-off attempt was streamed ...
+    assert all(answer.startswith(s) for s in shown), shown  # ... and never had the retried answer run on after it
+
+
 def test_keyboard_reaches_the_composer_and_sends(signed_in: Any, web_server: WebServer) -> None:
     browser = signed_in
     from selenium.webdriver.common.keys import Keys

@@ -85,6 +85,19 @@ def test_a_reply_written_again_replaces_what_was_streamed(nova_env: dict[str, st
     assert second.count("echo: what is the capital of Peru?") == 1
 
 
+def test_a_reply_cut_off_and_retried_is_printed_once(nova_env: dict[str, str]) -> None:
+    # The fake model drops the connection after two words of the first answer to a CUTONCE message; the reply
+    # node's retry policy asks again, and chat says so instead of printing the cut-off words before the answer.
+    text = "what is the capital of Peru? CUTONCE"
+    result = nova(nova_env, "chat", input=f"{text}\n/quit\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("failed part-way; asked again") == 1, out
+    before, after = out.split("failed part-way; asked again")
+    assert "echo: what " in before and f"echo: {text}" not in before
+    assert after.count(f"echo: {text}") == 1
+
+
 def test_why_and_feedback_take_effect_on_next_request(nova_env: dict[str, str]) -> None:
     thread = str(uuid.uuid4())
     text = "zorblax the quarterly frobnicator for Wendell"

@@ -275,7 +275,7 @@ export async function render(root, params) {
     messages.append(bubble);
     messages.scrollTop = messages.scrollHeight;
     let failure = null;
-    let redone = false;
+    let streaming = null; // the id of the message whose tokens the bubble shows
     try {
       if (!ctx.threadId) {
         const created = await post("/threads", { metadata: { graph_id: "nova" } });
@@ -289,12 +289,16 @@ export async function render(root, params) {
           mark.textContent = chosen === "clarify" ? "Nova asks" : chosen;
         } else if (event === "messages" && Array.isArray(data)) {
           const [chunk, meta] = data;
-          // A reply written again (it repeated an earlier one): drop the first attempt's tokens.
-          if (!redone && meta && Array.isArray(meta.tags) && meta.tags.includes("nova:redo")) {
-            redone = true;
-            clear(reply);
+          // Only the model call that writes the answer is shown (tool choices and memory notes are not).
+          const answer = meta && Array.isArray(meta.tags) && meta.tags.includes("nova:reply");
+          if (answer && chunk && chunk.type === "AIMessageChunk") {
+            const text = messageText(chunk.content);
+            // Another call writing the answer (it repeated an earlier reply, or failed part-way and was retried):
+            // what was streamed so far is not the answer.
+            if (text && streaming !== null && chunk.id !== streaming) clear(reply);
+            if (text) streaming = chunk.id;
+            reply.append(text);
           }
-          if (chunk && chunk.type === "AIMessageChunk") reply.append(messageText(chunk.content));
         } else if (event === "error") {
           failure = data;
         }
