@@ -73,6 +73,12 @@ def echoes_earlier_reply(text: str, history: Sequence[BaseMessage]) -> bool:
     return any(isinstance(m, AIMessage) and _squash(m.text) == said for m in history[:-1])
 
 
+def without_reply(text: str, history: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Return the history without the earlier replies that say `text` word for word (the ones a reply copied)."""
+    said = _squash(text)
+    return [m for m in history if not (isinstance(m, AIMessage) and _squash(m.text) == said)]
+
+
 def latest_request(messages: Sequence[AnyMessage]) -> str:
     """Return the newest human message's text."""
     return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
@@ -109,10 +115,11 @@ def make_respond(
         reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *history])
         if len(history) > 1 and echoes_earlier_reply(reply.text, history):
             # Small local models answer a new message by copying one of their earlier replies from the history
-            # ("You stored that fact ..." again, after the fact changed). Ask once more with the new message alone;
+            # ("I don't have any information about that" again, after the fact was stored). Ask once more with
+            # the copied reply taken out of the conversation, the rest kept (a rewrite needs the text before it);
             # if that gives the same text too, it is the answer.
             redo = model.with_config(tags=[REPLY_TAG, REDO_TAG])
-            reply = await redo.ainvoke([SystemMessage(system), history[-1]])
+            reply = await redo.ainvoke([SystemMessage(system), *without_reply(reply.text, history)])
         message = AIMessage(
             content=reply.content, name=card.id.replace(".", "_"), response_metadata={"agent": card.id}, id=reply.id
         )
