@@ -41,6 +41,8 @@ QUOTED_RE = re.compile(
     r"(['\"\u201c\u2018\u00ab])(.{25,}?)(['\"\u201d\u2019\u00bb])(?=\s*[.!?]?\s*$|\s*[,;:]|\s+(in|into|to|for|as|and)\b)",
     re.S,
 )
+SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+INSTRUCTION_MAX_WORDS = 14  # a trailing sentence this short after pasted text is read as the instruction
 ORDINALS = {
     "first": 0,
     "1st": 0,
@@ -88,6 +90,18 @@ class RouterThresholds:
     answer_rank: int = 3
 
 
+def trailing_instruction(tail: str) -> str:
+    """Return the short last sentence after pasted text ("... to branch managers. Take it through to a fix."), or ''.
+
+    Pasted text is often followed by what to do with it; that sentence says more about the agent than the text.
+    """
+    sentences = SENTENCE_END_RE.split(tail.strip())
+    if len(sentences) < 2:
+        return ""
+    last = sentences[-1].strip()
+    return " " + last if 0 < len(last.split()) <= INSTRUCTION_MAX_WORDS else ""
+
+
 def routing_text(text: str) -> str:
     """Reduce a request to its instruction: pasted text (quoted, or after a colon) becomes `<text>`.
 
@@ -97,7 +111,7 @@ def routing_text(text: str) -> str:
     t = QUOTED_RE.sub(" <text> ", text.strip())
     head, sep, tail = t.partition(":")
     if sep and len(tail.split()) >= 10 and len(head.split()) <= 14:
-        t = head + ": <text>"
+        t = head + ": <text>" + trailing_instruction(tail)
     elif "\n" in t:
         first, _, rest = t.partition("\n")
         if len(rest.split()) >= 10:

@@ -31,6 +31,16 @@ IDS = ("erp.query", "erp.schema", "erp.tenancy", "language.rewrite")
         ("translate 'the invoice for tenant acme is overdue by two weeks' into German", "translate <text> into German"),
         ("which model stores the branch on an invoice?", "which model stores the branch on an invoice?"),
         ("note: short one", "note: short one"),
+        (  # what to do with pasted text, said after it
+            "AIREP bug: the invoice list shows invoices from other branches to branch managers. "
+            "Take it through to a fix.",
+            "AIREP bug: <text> Take it through to a fix.",
+        ),
+        (  # a last sentence too long to be an instruction is part of the pasted text
+            "summarise this: The meeting moved to Friday. The client was ill, so we rebooked the room for the whole "
+            "team and moved the demo to the week after that",
+            "summarise this: <text>",
+        ),
     ],
 )
 def test_routing_text_keeps_the_instruction(text: str, expected: str) -> None:
