@@ -1,13 +1,70 @@
 """Core prompts. Specialist prompts live in their agent cards."""
 
+import re
+
 SPECIALIST_FRAME = """You are {agent_id}, one specialist inside Nova, a personal AI system.
 Your scope: {description}
 {system_prompt}
 Answer the user's latest message directly and concisely. If it belongs to another specialist, say which one."""
 
-MEMORY_BLOCK = """What Nova remembers that may be relevant (newest truth only; cite it only if it helps). Each is in
-the user's own words, so "I" and "my" there mean the user: answer with "you" and "your".
+MEMORY_BLOCK = """What Nova remembers that may be relevant (newest truth only; cite it only if it helps). Each is
+said to the user: "you" and "your" there mean the user.
 {memories}"""
+MEMORY_HITS = 'Memories, said to the user ("you" and "your" mean the user):\n{memories}'
+
+# Memories are stored in the user's own words ("my accountant is Priya Shah"). Given to a small model as they are,
+# they came back as "You are my accountant, Priya Shah"; turned to the second person first, as "Your accountant
+# is Priya Shah".
+_TO_YOU = {
+    "i": "you",
+    "me": "you",
+    "my": "your",
+    "mine": "yours",
+    "myself": "yourself",
+    "i'm": "you're",
+    "i've": "you've",
+    "i'd": "you'd",
+    "i'll": "you'll",
+    "we": "you",
+    "us": "you",
+    "our": "your",
+    "ours": "yours",
+    "ourselves": "yourselves",
+    "we're": "you're",
+    "we've": "you've",
+    "we'd": "you'd",
+    "we'll": "you'll",
+}
+_FIRST_PERSON_RE = re.compile(
+    r"(?<![\w'\u2019])("
+    + "|".join(sorted((re.escape(w).replace("'", "['\u2019]") for w in _TO_YOU), key=len, reverse=True))
+    + r")(?![\w'\u2019])",
+    re.I,
+)
+_AGREEMENT_RE = re.compile(r"\b([Yy]ou) (am|was)\b")
+
+
+def said_to_user(text: str) -> str:
+    """Return a memory in the user's own words as said to the user: "my accountant is" -> "your accountant is".
+
+    Abbreviations in capitals (US, ME) and a numeral I ("Phase I is done") are left alone; "I am" and "I was"
+    become "you are" and "you were".
+    """
+
+    def swap(match: re.Match[str]) -> str:
+        word = match.group(1)
+        plain = word.replace("\u2019", "'")
+        if len(plain) > 1 and plain.isupper() and "'" not in plain:
+            return word  # US, ME, MY: an abbreviation, not a pronoun
+        if plain == "I" and re.match(r"\s+(is|has)\b", text[match.end() :]):
+            return word  # "Phase I is done": a numeral
+        new = _TO_YOU[plain.lower()].replace("'", "\u2019" if "\u2019" in word else "'")
+        at_start = match.start() == 0 or text[: match.start()].rstrip().endswith((".", "!", "?", ":", "\n"))
+        return new.capitalize() if at_start or (word[0].isupper() and word[0] != "I") else new
+
+    turned = _FIRST_PERSON_RE.sub(swap, text)
+    return _AGREEMENT_RE.sub(lambda m: f"{m.group(1)} {'are' if m.group(2) == 'am' else 'were'}", turned)
+
 
 ROUTER_SYSTEM_PROMPT = """You route a user's request to exactly one specialist agent of a personal AI system.
 Candidates (id: scope):

@@ -11,6 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from nodes.prompts import MEMORY_HITS, said_to_user
 from nodes.services import Services, TurnRef
 
 
@@ -45,8 +46,7 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
         hits = await deps.services.memory.search(call.user_id, query)
         if not hits:
             return "No memories match."
-        found = "\n".join(f"- [{m.tier}] {m.subject}: {m.text}" for m in hits)
-        return f"In the user's own words ('I' and 'my' mean the user; answer with 'you' and 'your'):\n{found}"
+        return MEMORY_HITS.format(memories="\n".join(f"- [{m.tier}] {m.subject}: {said_to_user(m.text)}" for m in hits))
 
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
 

@@ -1,0 +1,42 @@
+"""What a specialist's prompt says about the user's memories."""
+
+from __future__ import annotations
+
+import pytest
+
+from graphs.registry import load_registry
+from nodes.agents import system_prompt_for
+from nodes.prompts import said_to_user
+from state.memory import MemoryRef
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("My accountant is Priya Shah", "Your accountant is Priya Shah"),
+        ("I am colour-blind, so no red/green charts", "You are colour-blind, so no red/green charts"),
+        ("I was born in Leeds and my wife is called Ana", "You were born in Leeds and your wife is called Ana"),
+        ("We use Gandi for our domains", "You use Gandi for your domains"),
+        ("I've moved from Sheffield to York", "You've moved from Sheffield to York"),
+        ("Yesterday I moved the demo to Friday", "Yesterday you moved the demo to Friday"),
+        ("the US office sends me invoices", "the US office sends you invoices"),  # US is a country
+        ("Phase I is done", "Phase I is done"),  # a numeral
+        ("Priya Shah prefers email", "Priya Shah prefers email"),  # nothing to turn
+        (
+            "My mum\u2019s birthday is 3 May; I\u2019ll send flowers",
+            "Your mum\u2019s birthday is 3 May; you\u2019ll send flowers",
+        ),
+    ],
+)
+def test_memories_are_said_to_the_user(stored: str, shown: str) -> None:
+    assert said_to_user(stored) == shown
+
+
+def test_a_specialist_sees_its_memories_said_to_the_user() -> None:
+    card = load_registry().get("chat.memory")
+    recalled = [
+        MemoryRef(id="1", subject="user/accountant", text="My accountant is Priya Shah", tier="core", score=0.8)
+    ]
+    prompt = system_prompt_for(card, recalled)
+    assert "- user/accountant: Your accountant is Priya Shah" in prompt
+    assert "My accountant" not in prompt
