@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from api.settings import Settings, get_settings
@@ -40,7 +41,7 @@ REDO_NOTES: dict[str, str] = {
 
 
 def _progress(message: str) -> None:
-    err.print(f"[dim]… {message}[/dim]")
+    err.print(f"[dim]… {escape(message)}[/dim]")
 
 
 async def _open(settings: Settings, *, need_model: bool = True) -> Any:
@@ -78,7 +79,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         console.print(_route_line(result.route), style="cyan", markup=False)
-        console.print(result.answer)
+        console.print(result.answer, markup=False)
         console.print(f"[dim]thread {result.thread_id}[/dim]")
     return 1 if result.error else 0
 
@@ -161,7 +162,7 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 def _print_threads(rows: Sequence[dict[str, Any]]) -> None:
     table = Table("thread", "title", "updated")
     for r in rows:
-        table.add_row(str(r["thread_id"]), str(r["title"]), str(r["updated_at"])[:19])
+        table.add_row(str(r["thread_id"]), escape(str(r["title"])), str(r["updated_at"])[:19])
     console.print(table)
 
 
@@ -170,17 +171,17 @@ def _print_why(rows: Sequence[dict[str, Any]]) -> None:
         console.print("No routing decision recorded for this thread.")
         return
     r = rows[0]
-    console.print(f"[bold]request:[/bold] {r['text']}")
+    console.print(f"[bold]request:[/bold] {escape(r['text'])}")
     console.print(
         f"[bold]chosen:[/bold] {r['chosen']}  [bold]method:[/bold] {r['method']}  "
         f"[bold]latency:[/bold] {r['latency_ms']:.1f} ms"
     )
-    console.print(f"[bold]reason:[/bold] {r['reason']}")
+    console.print(f"[bold]reason:[/bold] {escape(r['reason'])}")
     if r.get("fallback"):
-        console.print(f"[bold]fallback:[/bold] {r['fallback']}")
+        console.print(f"[bold]fallback:[/bold] {escape(r['fallback'])}")
     table = Table("rank", "agent", "score", "matched examples")
     for n, c in enumerate(r["candidates"], start=1):
-        table.add_row(str(n), c["id"], f"{c['score']:.3f}", " | ".join(c.get("matched") or []))
+        table.add_row(str(n), c["id"], f"{c['score']:.3f}", escape(" | ".join(c.get("matched") or [])))
     console.print(table)
 
 
@@ -203,12 +204,12 @@ async def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     nova = await _open(settings, need_model=False)
     try:
         if args.agent not in nova.registry:
-            err.print(f"[red]unknown agent {args.agent!r}[/red]; see `nova agents list`")
+            err.print(f"[red]unknown agent {escape(repr(args.agent))}[/red]; see `nova agents list`")
             return 2
         owner = await nova.threads.owner(args.thread)
         rows = await nova.route_log.recent(user_id=settings.user, thread_id=args.thread, limit=1)
         if owner != settings.user or not rows:
-            err.print(f"[red]no routed request found in thread {args.thread}[/red]")
+            err.print(f"[red]no routed request found in thread {escape(args.thread)}[/red]")
             return 2
         row = rows[0]
         await nova.corrections.add(
@@ -234,7 +235,7 @@ async def cmd_threads(args: argparse.Namespace, settings: Settings) -> int:
             err.print("[red]nova threads show needs a thread id[/red]")
             return 2
         if await nova.threads.owner(args.id) != settings.user:
-            err.print(f"[red]no thread {args.id}[/red]")
+            err.print(f"[red]no thread {escape(args.id)}[/red]")
             return 1
         for row in await nova.transcript.read(args.id):  # turns compaction moved out of the live state
             who = "you" if row["role"] == "human" else row["agent"] or "nova"
@@ -262,7 +263,7 @@ def cmd_agents(args: argparse.Namespace, settings: Settings) -> int:
         console.print(table)
         return 0
     if not args.id or args.id not in registry:
-        err.print(f"[red]unknown agent {args.id!r}[/red]; see `nova agents list`")
+        err.print(f"[red]unknown agent {escape(repr(args.id))}[/red]; see `nova agents list`")
         return 2
     card = registry.get(args.id)
     console.print_json(card.model_dump_json())
@@ -276,7 +277,12 @@ async def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     checks = await run_checks(settings, progress=_progress)
     table = Table("check", "result", "detail", "fix")
     for c in checks:
-        table.add_row(c["name"], "[green]pass[/green]" if c["ok"] else "[red]FAIL[/red]", c["detail"], c.get("fix", ""))
+        table.add_row(
+            c["name"],
+            "[green]pass[/green]" if c["ok"] else "[red]FAIL[/red]",
+            escape(c["detail"]),
+            escape(c.get("fix", "")),
+        )
     console.print(table)
     return 0 if all(c["ok"] for c in checks) else 1
 
@@ -300,7 +306,7 @@ async def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         from api.memory_cli import eval_memory
 
         return await eval_memory(args, settings, console)
-    err.print(f"[red]unknown evaluation {args.kind!r}[/red]")
+    err.print(f"[red]unknown evaluation {escape(repr(args.kind))}[/red]")
     return 2
 
 
@@ -452,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             NotAwaitingReview,
         )
         prefix = "" if isinstance(exc, known) else f"{type(exc).__name__}: "
-        err.print(f"[red]nova: {prefix}{exc}[/red]")
+        err.print(f"[red]nova: {escape(f'{prefix}{exc}')}[/red]")
         if settings.log_level.upper() == "DEBUG":
             raise
         return 1

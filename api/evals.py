@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from api.runtime import _models_for, build_embedder, load_roster
@@ -26,10 +27,10 @@ async def eval_routing(args: argparse.Namespace, settings: Settings, console: Co
     try:
         registry = load_registry(args.cards, strict_paths=False) if args.cards else load_roster()
     except CardError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         return 2
     if not args.file.is_file():
-        console.print(f"[red]no such file: {args.file}[/red]")
+        console.print(f"[red]no such file: {escape(str(args.file))}[/red]")
         return 2
     cases, problems = parse_routing_cases(args.file.read_text(encoding="utf-8").splitlines(), registry.ids)
     warn = Console(stderr=True, highlight=False)
@@ -48,7 +49,7 @@ async def eval_routing(args: argparse.Namespace, settings: Settings, console: Co
     descriptions = {c.id: c.description for c in registry}
     decisions: list[RouteDecision] = []
     if mode == "hybrid":
-        async with _models_for(settings, lambda m: console.print(f"[dim]… {m}[/dim]")) as models:
+        async with _models_for(settings, lambda m: console.print(f"[dim]… {escape(m)}[/dim]")) as models:
             for case in cases:
                 start = time.perf_counter()
                 d = router.decide(case.text)

@@ -20,6 +20,7 @@ from langgraph.graph import StateGraph
 from langgraph.types import Command
 from psycopg_pool import AsyncConnectionPool
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from api.settings import Settings
@@ -236,7 +237,7 @@ async def run_improve_command(args: argparse.Namespace, settings: Settings) -> i
     err = Console(stderr=True, highlight=False)
 
     def progress(message: str) -> None:
-        err.print(f"[dim]… {message}[/dim]")
+        err.print(f"[dim]… {escape(message)}[/dim]")
 
     rt = await NovaRuntime.open(settings, need_model=not settings.uses_local_model, progress=progress)
     try:
@@ -259,7 +260,7 @@ async def run_improve_command(args: argparse.Namespace, settings: Settings) -> i
 
         def show(node: str, values: dict[str, Any]) -> None:
             for line in values.get("log", []):
-                err.print(f"[dim]  {node}:[/dim] {line}", markup=True)
+                err.print(f"[dim]  {escape(node)}:[/dim] {escape(line)}")
 
         await rt.graph_threads.start(
             "improve", request, user_id=settings.user, title=f"improve {target.name}", thread_id=thread, on_update=show
@@ -285,8 +286,10 @@ def _print_summary(console: Console, values: dict[str, Any], thread: str, pendin
         console.print(line, style=style, markup=False)
     if pending:
         proposal = next(p for p in values["proposals"] if p.id == pending)
-        console.print(f"\n[bold]awaiting review:[/bold] {proposal.title} ({proposal.id}), risk {proposal.risk}")
-        console.print(Syntax(proposal.diff, "diff", theme="ansi_dark", background_color="default"))
+        console.print(
+            f"\n[bold]awaiting review:[/bold] {escape(f'{proposal.title} ({proposal.id}), risk {proposal.risk}')}"
+        )
+        console.print(Syntax(proposal.diff, "diff", theme="ansi_dark", background_color="default", word_wrap=True))
         console.print(f"resume with: nova reviews approve|reject|edit {thread}")
     else:
         console.print("nothing awaits review")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from api.settings import Settings
@@ -36,7 +37,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _say(message: str) -> None:
-    err.print(f"[dim]… {message}[/dim]")
+    err.print(f"[dim]… {escape(message)}[/dim]")
 
 
 def workspace_path(settings: Settings) -> Path:
@@ -175,7 +176,7 @@ async def run_memory_command(args: argparse.Namespace, settings: Settings) -> in
             await store.prepare_user(settings.user)
             return await _dispatch(store, args, settings.user)
     except (MemoryInputError, WorkspaceError) as exc:
-        err.print(f"[red]nova memory: {exc}[/red]")
+        err.print(f"[red]nova memory: {escape(str(exc))}[/red]")
         return 2
 
 
@@ -201,7 +202,7 @@ async def _dispatch(store: MemoryStore, args: argparse.Namespace, user: str) -> 
             return 0
         table = Table("score", "id", "tier", "subject", "text", title="memory search")
         for h in hits:
-            table.add_row(f"{h.score:.3f}", h.id[:8], h.tier, h.subject, h.text)
+            table.add_row(f"{h.score:.3f}", h.id[:8], h.tier, escape(h.subject), escape(h.text))
         console.print(table if hits else "No memories match.")
         return 0
     if action == "show":
@@ -211,30 +212,34 @@ async def _dispatch(store: MemoryStore, args: argparse.Namespace, user: str) -> 
             return 0
         _print_detail(detail.record)
         if detail.replaced:
-            console.print("[bold]replaced:[/bold] " + "; ".join(f"{r.id[:8]} {r.text}" for r in detail.replaced))
+            console.print(
+                "[bold]replaced:[/bold] " + escape("; ".join(f"{r.id[:8]} {r.text}" for r in detail.replaced))
+            )
         if detail.replaced_by:
-            console.print(f"[bold]replaced by:[/bold] {detail.replaced_by.id[:8]} {detail.replaced_by.text}")
+            console.print(f"[bold]replaced by:[/bold] {detail.replaced_by.id[:8]} {escape(detail.replaced_by.text)}")
         events = Table("when", "action", "reason", "thread", title="events")
         for e in detail.events:
-            events.add_row(str(e["created_at"])[:19], e["action"], e["reason"], e["thread_id"] or "")
+            events.add_row(str(e["created_at"])[:19], e["action"], escape(e["reason"]), e["thread_id"] or "")
         console.print(events)
         return 0
     if action == "pin":
         record = await store.pin(user, args.id, pinned=not args.unpin)
-        console.print(f"{'Unpinned' if args.unpin else 'Pinned'} {record.id[:8]} ({record.tier}): {record.text}")
+        console.print(
+            f"{'Unpinned' if args.unpin else 'Pinned'} {record.id[:8]} ({record.tier}): {record.text}", markup=False
+        )
         return 0
     if action == "forget":
         target = " ".join(args.target)
         if args.purge:
             record = await store.get(user, target)
             await store.purge(user, record.id)
-            console.print(f"Deleted for good: {record.id[:8]} {record.text}")
+            console.print(f"Deleted for good: {record.id[:8]} {record.text}", markup=False)
             return 0
         console.print(await store.forget(user, target))
         return 0
     if action == "restore":
         record = await store.restore(user, args.id)
-        console.print(f"Restored {record.id[:8]} ({record.tier}): {record.text}")
+        console.print(f"Restored {record.id[:8]} ({record.tier}): {record.text}", markup=False)
         return 0
     if action == "history":
         records = await store.history(user, args.subject)
@@ -248,7 +253,7 @@ async def _dispatch(store: MemoryStore, args: argparse.Namespace, user: str) -> 
                 r.id[:8],
                 r.status,
                 r.tier,
-                r.text,
+                escape(r.text),
                 (r.superseded_by or "")[:8],
                 r.method,
             )
@@ -348,7 +353,7 @@ async def _curate(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     table = Table("finding", "ids", "subject", "memories", "action", title="memory curation")
     for f in curation.findings:
-        table.add_row(f.kind, " ".join(i[:8] for i in f.ids), f.subject, "\n".join(f.texts), f.action)
+        table.add_row(f.kind, " ".join(i[:8] for i in f.ids), escape(f.subject), escape("\n".join(f.texts)), f.action)
     console.print(table if curation.findings else "Nothing to curate.")
     if args.apply:
         console.print(f"Applied {curation.applied} change(s); conflicts are left for you to decide.")
@@ -378,10 +383,12 @@ def _print_conflict(payload: dict[str, Any]) -> None:
     table = Table("id", "valid from", "method", "thread", "text", title=f"conflict: {args.get('subject', '?')}")
     for m in args.get("memories", []):
         prov = m.get("provenance", {})
-        table.add_row(m["id"][:8], m["valid_from"][:16], prov.get("method", ""), prov.get("thread_id") or "", m["text"])
+        table.add_row(
+            m["id"][:8], m["valid_from"][:16], prov.get("method", ""), prov.get("thread_id") or "", escape(m["text"])
+        )
     console.print(table)
     suggestion = args.get("suggestion", {})
-    console.print(f"Suggestion: {suggestion.get('reason', '')}")
+    console.print(f"Suggestion: {suggestion.get('reason', '')}", markup=False)
 
 
 def _print_records(records: list[MemoryRecord], *, as_json: bool, show_status: bool) -> None:
@@ -396,7 +403,14 @@ def _print_records(records: list[MemoryRecord], *, as_json: bool, show_status: b
         columns.insert(2, "status")
     table = Table(*columns, title=f"{len(records)} memories")
     for r in records:
-        row = [r.id[:8], ("📌 " if r.pinned else "") + r.tier, r.namespace, r.subject, r.text, str(r.use_count)]
+        row = [
+            r.id[:8],
+            ("📌 " if r.pinned else "") + r.tier,
+            r.namespace,
+            escape(r.subject),
+            escape(r.text),
+            str(r.use_count),
+        ]
         row.append(str(r.valid_from)[:10])
         if show_status:
             row.insert(2, r.status)
@@ -425,7 +439,7 @@ def _print_detail(r: MemoryRecord) -> None:
         "last_used_at",
         "use_count",
     ):
-        table.add_row(key, str(getattr(r, key)))
+        table.add_row(key, escape(str(getattr(r, key))))
     console.print(table)
 
 
@@ -516,21 +530,21 @@ async def eval_memory(args: argparse.Namespace, settings: Settings, console: Con
     from nodes.workspace import WorkspaceError, load_workspace
 
     if not args.file.is_file():
-        console.print(f"[red]no such file: {args.file}[/red]")
+        console.print(f"[red]no such file: {escape(str(args.file))}[/red]")
         return 2
     try:
         scenarios = parse_scenarios(args.file.read_text(encoding="utf-8").splitlines())
     except ScenarioError as exc:
-        console.print(f"[red]{args.file}: {exc}[/red]")
+        console.print(f"[red]{escape(f'{args.file}: {exc}')}[/red]")
         return 2
     extractor = getattr(args, "extractor", None) or memory_settings(settings)["extractor"]
     try:
         workspace = load_workspace(workspace_path(settings))
     except WorkspaceError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         return 2
     embed = build_embedder(settings)
-    say = _say if args.json else (lambda m: console.print(f"[dim]… {m}[/dim]"))
+    say = _say if args.json else (lambda m: console.print(f"[dim]… {escape(m)}[/dim]"))
     async with eval_space(settings, say) as pool:
         if extractor == "model":
             async with _models_for(settings, say) as models:
@@ -573,6 +587,7 @@ def _print_eval(report: MemoryEvalReport, extractor: str, console: Console) -> N
                 if bad
             )
             miss.add_row(
-                a.scenario, a.user, a.ask, ", ".join(a.expect), ", ".join(a.reject), problem, "\n".join(a.recalled[:4])
+                *(escape(v) for v in (a.scenario, a.user, a.ask, ", ".join(a.expect), ", ".join(a.reject), problem)),
+                escape("\n".join(a.recalled[:4])),
             )
         console.print(miss)

@@ -203,11 +203,11 @@ async def _pipeline(rt: NovaRuntime, args: argparse.Namespace, console: Console)
     specs = rt.pipelines.specs
     if args.action == "list":
         for name, spec in sorted(specs.items()):
-            console.print(f"[bold]{name}[/bold]  {spec.description}")
+            console.print(f"[bold]{name}[/bold]  {escape(spec.description)}")
         return 0
     if args.action == "show":
         spec = _spec(specs, args.name)
-        console.print(f"[bold]{spec.name}[/bold]: {spec.description}")
+        console.print(f"[bold]{spec.name}[/bold]: {escape(spec.description)}")
         for arg in spec.args:
             need = "required" if arg.required else f"default {arg.default!r}" if arg.default else "optional"
             console.print(escape(f"  arg {arg.name} ({need}): {arg.description}"))

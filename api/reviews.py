@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.syntax import Syntax
 
 from api.pipelines import print_step, report
@@ -122,7 +123,9 @@ async def _reviews(rt: NovaRuntime, args: argparse.Namespace, console: Console) 
         for item in items:
             value = item["interrupts"][0]["value"]
             action = value.get("action_request", {}).get("action", "?") if isinstance(value, dict) else "question"
-            console.print(f"{item['thread_id']}  [bold]{action}[/bold]  {item['graph_id']}  {item['title']}")
+            console.print(
+                f"{item['thread_id']}  [bold]{escape(action)}[/bold]  {item['graph_id']}  {escape(item['title'])}"
+            )
         return 0
     if args.action == "show":
         outcome = await threads.status(args.thread, user)
@@ -146,13 +149,13 @@ def show_request(value: Any, console: Console) -> None:
         console.print(str(value))
         return
     request = value["action_request"]
-    console.print(f"[bold]{request.get('action')}[/bold]: {value.get('description', '')}")
+    console.print(f"[bold]{escape(str(request.get('action')))}[/bold]: {escape(str(value.get('description', '')))}")
     allowed = [k.removeprefix("allow_") for k, v in (value.get("config") or {}).items() if v]
     for key, arg in (request.get("args") or {}).items():
         if key == "diff" and isinstance(arg, str):
-            console.print(Syntax(arg, "diff", theme="ansi_dark", background_color="default"))
+            console.print(Syntax(arg, "diff", theme="ansi_dark", background_color="default", word_wrap=True))
         elif isinstance(arg, str):
-            console.print(f"[dim]{key}:[/dim] {arg}")
+            console.print(f"[dim]{escape(key)}:[/dim] {escape(arg)}")
         else:
-            console.print(f"[dim]{key}:[/dim] {json.dumps(arg, default=str)[:2000]}")
+            console.print(f"[dim]{escape(key)}:[/dim] {escape(json.dumps(arg, default=str)[:2000])}")
     console.print(f"[dim]decisions: {', '.join(allowed)} (nova reviews approve|edit|reject|ignore THREAD)[/dim]")

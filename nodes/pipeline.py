@@ -18,6 +18,7 @@ from langgraph.types import RetryPolicy
 from nodes.models import ModelLoader, is_transient
 from nodes.prompts import SPECIALIST_FRAME
 from nodes.review import ReviewAnswerError, request_review
+from nodes.router import pasted_text
 from state.cards import AgentCard
 from state.context import Context
 from state.pipeline import CONDITION_RE, REF_RE, PipelineSpec, PipelineState, StepRecord, StepSpec
@@ -312,14 +313,14 @@ def make_finish_pipeline(specs: Mapping[str, PipelineSpec]) -> Callable[[Pipelin
 
 
 def extract_args(spec: PipelineSpec, text: str) -> dict[str, str]:
-    """Find a pipeline's arguments in a chat request through each argument's `extract` pattern."""
+    """Find a pipeline's arguments in a chat request: each argument's `extract` pattern, else pasted text."""
     found: dict[str, str] = {}
     for arg in spec.args:
-        if arg.extract is None:
-            continue
-        match = re.search(arg.extract, text, re.IGNORECASE)
+        match = re.search(arg.extract, text, re.IGNORECASE) if arg.extract is not None else None
         if match and match.group(1):
             found[arg.name] = match.group(1)
+        elif arg.from_pasted and (pasted := pasted_text(text)):
+            found[arg.name] = pasted
     return found
 
 

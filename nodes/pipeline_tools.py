@@ -27,6 +27,8 @@ from nodes.workspace import Project, Workspace
 
 GIT_TIMEOUT_S = 20.0
 MAX_DIFF_CHARS = 60_000
+DESCRIBED_MIN_WORDS = 4  # an issue value this long describes an issue; a shorter one names it ("#102", "issue 102")
+MAX_MODEL_FINDINGS = 6  # a described issue names no file: at most this many findings on the models it names
 DIFF_FENCE = re.compile(r"```(?:diff|patch)?\s*\n(.*?)```", re.S)
 
 
@@ -78,10 +80,33 @@ def _load_issues(source: str) -> tuple[Path, list[Any]]:
     return path, issues
 
 
+def described_issue(text: str) -> dict[str, Any] | None:
+    """Return an issue described in words (`{number: None, title, body, ...}`), or None for a number like "#102".
+
+    A value of a few words with a number in it ("issue 102") names an issue; anything longer describes one.
+    """
+    text = text.strip()
+    if len(text.split()) < DESCRIBED_MIN_WORDS:
+        return None
+    first = re.split(r"(?<=[.!?])\s", text, maxsplit=1)[0].rstrip(".!? ")
+    title = first if len(first) <= 80 else first[:79].rsplit(" ", 1)[0] + "…"
+    return {"number": None, "title": title, "body": text, "labels": [], "state": "described"}
+
+
+def issue_label(issue: Mapping[str, Any]) -> str:
+    """Return how an issue is named: `#102 Overdue invoices ...`, or its title in quotes when it was described."""
+    if issue.get("number") is None:
+        return f"“{issue.get('title')}” (described in chat)"
+    return f"#{issue.get('number')} {issue.get('title')}"
+
+
 def read_issue(deps: PipelineToolDeps) -> PipelineTool:
-    """Read one issue from the issues file, or from the issue source when `repo` is given."""
+    """Read one issue from the issues file or from the issue source when `repo` is given, or take it as described."""
 
     async def run(inputs: dict[str, Any], call: StepCall) -> dict[str, Any]:
+        described = described_issue(str(inputs.get("issue") or ""))
+        if described is not None:
+            return {**described, "summary": issue_label(described)}
         number = _int(inputs.get("issue"), "issue")
         repo = str(inputs.get("repo") or "")
         if repo:
@@ -96,7 +121,7 @@ def read_issue(deps: PipelineToolDeps) -> PipelineTool:
                 raise StepRefused(f"no issue #{number} in {path}; open issues: {known}")
             issue = found[0]
         issue = {k: issue.get(k) for k in ("number", "title", "body", "labels", "state")}
-        return {**issue, "summary": f"#{issue['number']} {issue['title']}"}
+        return {**issue, "summary": issue_label(issue)}
 
     return run
 
@@ -123,7 +148,10 @@ def _function_source(path: Path, line: int) -> str:
 
 
 def erp_context(deps: PipelineToolDeps) -> PipelineTool:
-    """Find the models and code an issue touches: mentioned files, their tenancy findings, the models' fields."""
+    """Find the models and code an issue touches: mentioned files, their tenancy findings, the models' fields.
+
+    An issue that names no file (one described in chat) gets the tenancy findings on the models it names.
+    """
 
     async def run(inputs: dict[str, Any], call: StepCall) -> dict[str, Any]:
         issue = inputs.get("issue")
@@ -134,12 +162,15 @@ def erp_context(deps: PipelineToolDeps) -> PipelineTool:
         audit = await asyncio.to_thread(audit_tenancy, root, schema=schema)
         files, words = _mentioned(issue)
         names = {m.name.casefold(): m for m in schema.models if not m.abstract}
+        named = {f"{m.app}.{m.name}" for key, m in names.items() if key in words or f"{key}s" in words}
         touched = {f.file for f in audit.findings if f.file in files or f.file.rsplit("/", 1)[-1] in files}
         findings = [f for f in audit.findings if f.file in touched]
-        labels = {f.model for f in findings}
-        labels |= {f"{m.app}.{m.name}" for key, m in names.items() if key in words or f"{key}s" in words}
+        if issue.get("number") is None and not files:  # described in chat, naming models but no file
+            findings = [f for f in audit.findings if f.model in named][:MAX_MODEL_FINDINGS]
+            touched = {f.file for f in findings}
+        labels = {f.model for f in findings} | named
         models = [m for m in schema.models if f"{m.app}.{m.name}" in labels]
-        lines = [f"Issue #{issue.get('number')}: {issue.get('title')}", ""]
+        lines = [f"Issue {issue_label(issue)}", ""]
         lines += describe_models(models)
         for f in findings:
             lines.append(f"finding {f.file}:{f.line} [{f.kind}] {f.reason}")
@@ -310,7 +341,8 @@ def write_patch(deps: PipelineToolDeps) -> PipelineTool:
         diff = str(inputs.get("diff") or "")
         if not diff:
             raise StepRefused("nothing to write: the review passed no diff")
-        stem = f"issue-{_int(inputs.get('issue'), 'issue')}-{call.thread_id[:8] or 'local'}"
+        number = "described" if described_issue(str(inputs.get("issue") or "")) else _int(inputs.get("issue"), "issue")
+        stem = f"issue-{number}-{call.thread_id[:8] or 'local'}"
         folder = deps.output_dir / "patches"
         folder.mkdir(parents=True, exist_ok=True)
         patch = folder / f"{stem}.patch"

@@ -99,7 +99,33 @@ def trailing_instruction(tail: str) -> str:
     if len(sentences) < 2:
         return ""
     last = sentences[-1].strip()
-    return " " + last if 0 < len(last.split()) <= INSTRUCTION_MAX_WORDS else ""
+    return last if 0 < len(last.split()) <= INSTRUCTION_MAX_WORDS else ""
+
+
+def split_pasted(text: str) -> tuple[str, str | None]:
+    """Split a request into its instruction, with pasted text as `<text>`, and the pasted text (None if none).
+
+    Pasted text is quoted, follows a colon (10 words or more after a short head), or fills the lines after
+    the first; a short last sentence after text pasted after a colon is the instruction, not pasted.
+    """
+    t = text.strip()
+    quoted = QUOTED_RE.search(t)
+    pasted = quoted.group(2).strip() if quoted else None
+    t = QUOTED_RE.sub(" <text> ", t)
+    head, sep, tail = t.partition(":")
+    if sep and len(tail.split()) >= 10 and len(head.split()) <= 14:
+        last = trailing_instruction(tail)
+        body = tail.strip()[: len(tail.strip()) - len(last)].strip() if last else tail.strip()
+        t = f"{head}: <text> {last}"
+        if quoted is not None:
+            body = body.replace("<text>", quoted.group(0), 1)
+        pasted = body.strip(" .'\"\u201c\u201d\u2018\u2019")
+    elif "\n" in t:
+        first, _, rest = t.partition("\n")
+        if len(rest.split()) >= 10:
+            t = first + " <text>"
+            pasted = rest.strip()
+    return re.sub(r"\s+", " ", t).strip(), pasted
 
 
 def routing_text(text: str) -> str:
@@ -108,15 +134,12 @@ def routing_text(text: str) -> str:
     "summarise this: '<three paragraphs about invoices>'" is a summarising request whatever the pasted
     text is about; routing on the pasted words sends it to the ERP agents.
     """
-    t = QUOTED_RE.sub(" <text> ", text.strip())
-    head, sep, tail = t.partition(":")
-    if sep and len(tail.split()) >= 10 and len(head.split()) <= 14:
-        t = head + ": <text>" + trailing_instruction(tail)
-    elif "\n" in t:
-        first, _, rest = t.partition("\n")
-        if len(rest.split()) >= 10:
-            t = first + " <text>"
-    return re.sub(r"\s+", " ", t).strip()
+    return split_pasted(text)[0]
+
+
+def pasted_text(text: str) -> str | None:
+    """Return the text a request pastes (what `routing_text` leaves out), or None."""
+    return split_pasted(text)[1]
 
 
 EMBED_WORDS = 24

@@ -44,7 +44,11 @@ class RetrySpec(BaseModel):
 
 
 class ArgSpec(BaseModel):
-    """One pipeline argument; `extract` is a regex whose first group finds it in a chat request."""
+    """One pipeline argument; `extract` is a regex whose first group finds it in a chat request.
+
+    `from_pasted`: when `extract` finds nothing, the text the request pastes (after a colon, quoted, or on the
+    lines after the first) is the value, as in "AIREP bug: <what happens>. Take it through to a fix."
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +57,7 @@ class ArgSpec(BaseModel):
     required: bool = True
     default: str | None = None
     extract: str | None = None
+    from_pasted: bool = False
 
     @field_validator("name")
     @classmethod

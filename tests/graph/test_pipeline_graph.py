@@ -259,6 +259,27 @@ async def test_issue_fix_without_an_applicable_diff_fails_at_check_patch(issue_f
     assert {"read_issue", "gather_context", "mechanical_fix", "draft_fix"} <= set(state.values["outputs"])
 
 
+async def test_an_issue_described_in_chat_reaches_review_with_the_models_it_names(
+    issue_fix: tuple[Any, ScriptedModel], tmp_path: Path
+) -> None:
+    graph, model = issue_fix
+    config = cfg()
+    described = "the overdue invoices list shows invoices from other branches to the credit controllers"
+    await graph.ainvoke({"pipeline": "issue_fix", "args": {"issue": described}}, config, context=Context())
+    state = await graph.aget_state(config)
+    assert state.next == ("issue_fix.review",)
+    request = state.interrupts[0].value
+    assert "\u201cthe overdue invoices list shows invoices" in request["description"]
+    assert "(described in chat)" in request["description"]
+    prompt = model.seen[-1][-1].content
+    assert f"Issue text: {described}" in prompt and "invoicing.Invoice" in prompt
+    assert "finding invoicing/views.py" in prompt  # the tenancy finding on the model it names, with its code
+    diff = request["action_request"]["args"]["diff"]
+    assert "+++ b/invoicing/views.py" in diff
+    out = await graph.ainvoke(Command(resume={"type": "accept"}), config, context=Context())
+    assert out["status"] == "done" and Path(out["result"]).name.startswith("issue-described-")
+
+
 async def test_unknown_issue_is_refused_without_retrying(issue_fix: tuple[Any, ScriptedModel]) -> None:
     graph, _ = issue_fix
     with pytest.raises(ValueError, match=r"no issue #999 in .*issues.json; open issues: \[101"):
@@ -392,5 +413,10 @@ def test_chat_requests_pick_a_pipeline_and_its_arguments(registry: Registry, tmp
     assert pick_pipeline(run_card, specs, "make the release notes from v1.2 to v1.3") is specs["release_notes"]
     assert pick_pipeline(run_card, specs, "run something") is None
     assert extract_args(specs["issue_fix"], "take ticket #118 through the fix") == {"issue": "118"}
+    described = "AIREP bug: the invoice list shows invoices from other branches to branch managers. Take it through."
+    assert extract_args(specs["issue_fix"], described) == {
+        "issue": "the invoice list shows invoices from other branches to branch managers"
+    }
+    assert extract_args(specs["issue_fix"], "run the fix pipeline") == {}
     assert extract_args(specs["release_notes"], "release notes from v1.2 to v1.3") == {"from": "v1.2", "to": "v1.3"}
     assert extract_args(specs["digest"], "my weekly digest please") == {"period": "weekly"}

@@ -98,6 +98,18 @@ def test_a_reply_cut_off_and_retried_is_printed_once(nova_env: dict[str, str]) -
     assert after.count(f"echo: {text}") == 1
 
 
+def test_brackets_in_answers_and_requests_are_printed_as_written(nova_env: dict[str, str]) -> None:
+    # rich would read "[/docs]" as a closing tag (and fail) and "[bold]" as a style (and drop it)
+    thread = str(uuid.uuid4())
+    text = "translate 'a list[int] of [bold] ids, see [/docs]' into German"
+    asked = nova(nova_env, "ask", text, "--thread", thread)
+    assert asked.returncode == 0, asked.stderr
+    assert f"echo: {text}" in " ".join(asked.stdout.split())
+    why = nova(nova_env, "why", thread)
+    assert why.returncode == 0, why.stderr
+    assert f"request: {text}" in " ".join(why.stdout.split())
+
+
 def test_why_and_feedback_take_effect_on_next_request(nova_env: dict[str, str]) -> None:
     thread = str(uuid.uuid4())
     text = "zorblax the quarterly frobnicator for Wendell"

@@ -1,0 +1,30 @@
+"""What the CLI prints is the text as written: model and user text are never read as rich markup."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from api.reviews import show_request
+
+
+def test_a_review_shows_bracketed_text_and_long_diff_lines_whole() -> None:
+    console = Console(width=60, record=True, color_system=None)
+    long_line = "    invoices = Invoice.objects.for_branch(request.branch).filter(tenant=request.tenant)"
+    show_request(
+        {
+            "description": "Fix proposal for issue #7 [/path] (mechanical diff)",
+            "action_request": {
+                "action": "apply_patch",
+                "args": {
+                    "diff": f"--- a/v.py\n+++ b/v.py\n@@ -1 +1 @@\n-x\n+{long_line}\n",
+                    "rationale": "type it as list[int]; [bold] is not a style here, nor is [/b]",
+                },
+            },
+            "config": {"allow_accept": True},
+        },
+        console,
+    )
+    out = " ".join(console.export_text().split())  # lines wrap at 60 columns
+    assert "Fix proposal for issue #7 [/path] (mechanical diff)" in out
+    assert "type it as list[int]; [bold] is not a style here, nor is [/b]" in out
+    assert "".join(long_line.split()) in "".join(out.split())  # the diff line is wrapped, not cut at 60 columns
