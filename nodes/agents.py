@@ -90,7 +90,7 @@ def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef], summary: s
         agent_id=card.id, description=card.description, system_prompt=card.system_prompt.strip()
     )
     if recalled:
-        lines = "\n".join(f"- {m.subject}: {said_to_user(m.text)}" for m in recalled)
+        lines = "\n".join(f"- {said_to_user(m.text)} ({m.subject})" for m in recalled)
         prompt += "\n\n" + MEMORY_BLOCK.format(memories=lines)
     if summary:
         prompt += "\n\nEarlier in this conversation (older turns, summarised):\n" + summary

@@ -7,10 +7,13 @@ Your scope: {description}
 {system_prompt}
 Answer the user's latest message directly and concisely. If it belongs to another specialist, say which one."""
 
-MEMORY_BLOCK = """What Nova remembers that may be relevant (newest truth only; cite it only if it helps). Each is
-said to the user: "you" and "your" there mean the user.
-{memories}"""
-MEMORY_HITS = 'Memories, said to the user ("you" and "your" mean the user):\n{memories}'
+# Worded as a heading, not as an instruction: the 1.5B model copied "What Nova remembers ... Each is said to the
+# user" (and the tool results after it) into its answer 4 times in 5; with this heading, 0 times in 6 (README).
+MEMORY_BLOCK = (
+    "Notes from Nova's memory about the user and their work (newest truth only; use them only if they help):\n"
+    "{memories}"
+)
+MEMORY_HITS = "Notes from Nova's memory that match:\n{memories}"
 
 # Memories are stored in the user's own words ("my accountant is Priya Shah"). Given to a small model as they are,
 # they came back as "You are my accountant, Priya Shah"; turned to the second person first, as "Your accountant
@@ -75,7 +78,8 @@ Choose the single candidate whose scope fits the request. If two fit about equal
 TOOL_PLANNER_PROMPT = """You can use these tools before answering:
 {tools}
 Pick the one tool that helps answer the user's latest message and the input to give it, or pick "none"
-when you can answer already. Tools used so far and their results are in the conversation."""
+when you can answer already. The tools already used and their results are listed under "Already used";
+never pick one of those again with the same input: pick the next tool the answer needs, or "none"."""
 
 CLARIFY_QUESTION = "I can take this a few ways. Which did you mean?"
 

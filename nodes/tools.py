@@ -46,7 +46,9 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
         hits = await deps.services.memory.search(call.user_id, query)
         if not hits:
             return "No memories match."
-        return MEMORY_HITS.format(memories="\n".join(f"- [{m.tier}] {m.subject}: {said_to_user(m.text)}" for m in hits))
+        # The text first and the bookkeeping after it: a small model that copies a line still says something readable.
+        found = "\n".join(f"- {said_to_user(m.text)} ({m.tier} memory {m.subject})" for m in hits)
+        return MEMORY_HITS.format(memories=found)
 
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
 

@@ -1587,14 +1587,20 @@ def extract_schema(
 
 
 def describe_models(models: Sequence[ModelInfo]) -> list[str]:
-    """Describe models compactly for a model's context: label, table, tenant/branch keys, then one line per field."""
+    """Describe models compactly for a model's context: label, table, tenant/branch keys, then one line per field.
+
+    A field stored under another column name says so ("branch (column branch_id)"), and a field with choices lists
+    their stored values: a model writing SQL from this needs both ("WHERE status = 'open'", not "= 'Open'").
+    """
     lines: list[str] = []
     for m in models:
         scope = ", ".join(f"{k} key {v}" for k, v in (("tenant", m.tenant_key), ("branch", m.branch_key)) if v)
         lines.append(f"{m.app}.{m.name} (table {m.table}{'; ' + scope if scope else ''})")
         for f in m.fields:
             target = f" -> {f.related_model}" if f.related_model else ""
-            lines.append(f"  {f.name}: {f.type}{target}{' (null)' if f.null else ''}")
+            column = f" (column {f.column})" if f.column and f.column != f.name else ""
+            values = f", one of {', '.join(repr(v) for v, _ in f.choices)}" if f.choices else ""
+            lines.append(f"  {f.name}{column}: {f.type}{target}{' (null)' if f.null else ''}{values}")
     return lines
 
 

@@ -38,5 +38,5 @@ def test_a_specialist_sees_its_memories_said_to_the_user() -> None:
         MemoryRef(id="1", subject="user/accountant", text="My accountant is Priya Shah", tier="core", score=0.8)
     ]
     prompt = system_prompt_for(card, recalled)
-    assert "- user/accountant: Your accountant is Priya Shah" in prompt
+    assert "- Your accountant is Priya Shah (user/accountant)" in prompt
     assert "My accountant" not in prompt
