@@ -114,7 +114,7 @@ class RuntimePipelines:
             "pipeline",
             {"pipeline": name, "args": args},
             user_id=ref.user_id,
-            title=f"{name} " + " ".join(f"{k}={v}" for k, v in args.items()),
+            title=f"{name} " + " ".join(f"{k}={v}" for k, v in args.items() if v),  # unset optional args: no "repo="
             metadata={"pipeline": name, "origin_thread": ref.thread_id},
         )
         return outcome.to_json()

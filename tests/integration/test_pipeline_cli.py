@@ -96,3 +96,4 @@ def test_chat_starts_a_pipeline_and_its_gate_waits_in_the_inbox(nova_env: dict[s
     reviews = run_json(nova_env, "reviews", "list")
     assert isinstance(reviews, list) and len(reviews) == 1
     assert reviews[0]["metadata"]["origin_thread"]  # type: ignore[index]
+    assert reviews[0]["title"] == "issue_fix issue=101"  # type: ignore[index]  # no "project= repo=" for unset args
