@@ -53,9 +53,25 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
 
 
+def heard(outcome: str) -> str:
+    """Lead a remember outcome with the fact as the user should hear it; the store's record follows.
+
+    "stored in archive as client:hartley/renewal: The Hartley & Co contract renews every March." becomes
+    "Noted: The Hartley & Co contract renews every March." with the record on the next line: a small model that
+    copies the tool's output into its answer then starts with the fact, not with the bookkeeping.
+    """
+    for prefix, said in (("stored in ", "Noted"), ("already known ", "Already noted")):
+        if outcome.startswith(prefix) and ": " in outcome and "; stored in " not in outcome:
+            fact, _, olds = outcome.split(": ", 1)[1].partition(" (replaces: ")
+            replaced = f" That replaces: {said_to_user(olds.removesuffix(')'))}" if olds else ""
+            return f"{said}: {said_to_user(fact)}{replaced}\n(record: {outcome})"
+    return outcome
+
+
 def _memory_remember(deps: ToolDeps) -> NovaTool:
     async def run(text: str, call: ToolCall) -> str:
-        return await deps.services.memory.remember(TurnRef(call.user_id, call.thread_id, agent_id=call.agent_id), text)
+        ref = TurnRef(call.user_id, call.thread_id, agent_id=call.agent_id)
+        return heard(await deps.services.memory.remember(ref, text))
 
     return NovaTool("memory_remember", "Store a fact, preference or decision (input: the statement).", run)
 

@@ -7,6 +7,7 @@ import pytest
 from graphs.registry import load_registry
 from nodes.agents import system_prompt_for
 from nodes.prompts import said_to_user
+from nodes.tools import heard
 from state.memory import MemoryRef
 
 
@@ -40,3 +41,27 @@ def test_a_specialist_sees_its_memories_said_to_the_user() -> None:
     prompt = system_prompt_for(card, recalled)
     assert "- Your accountant is Priya Shah (user/accountant)" in prompt
     assert "My accountant" not in prompt
+
+
+@pytest.mark.parametrize(
+    ("outcome", "first_line"),
+    [
+        (
+            "stored in archive as client:hartley/renewal: The Hartley & Co support contract renews every March.",
+            "Noted: The Hartley & Co support contract renews every March.",
+        ),
+        (
+            "stored in core as user/accountant: My accountant is Daniel Okafor. (replaces: My accountant is Priya.)",
+            "Noted: Your accountant is Daniel Okafor. That replaces: Your accountant is Priya.",
+        ),
+        (
+            "already known (exact duplicate), merged into 1a2b3c4d: My accountant is Priya Shah.",
+            "Already noted: Your accountant is Priya Shah.",
+        ),
+        ("not stored: that looks like a password", "not stored: that looks like a password"),
+    ],
+)
+def test_a_remembered_fact_leads_the_tool_output_and_the_record_follows(outcome: str, first_line: str) -> None:
+    lines = heard(outcome).splitlines()
+    assert lines[0] == first_line
+    assert lines[1:] == ([f"(record: {outcome})"] if outcome != first_line else [])
