@@ -17,7 +17,14 @@ from langgraph.graph.message import add_messages
 from langgraph.types import RetryPolicy
 from typing_extensions import TypedDict
 
-from nodes.agents import ToolResult, make_choose_tool, make_respond, make_run_tool, route_after_choose_tool
+from nodes.agents import (
+    ToolResult,
+    make_choose_tool,
+    make_preload_tools,
+    make_respond,
+    make_run_tool,
+    route_after_choose_tool,
+)
 from nodes.models import ModelLoader, is_transient
 from nodes.pipeline_agent import make_start_pipeline_run
 from nodes.tools import ToolDeps, build_tools
@@ -79,7 +86,12 @@ def tool_agent_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps)
     builder.add_node("choose_tool", make_choose_tool(card, models, bound), retry_policy=MODEL_RETRY)
     builder.add_node("run_tool", make_run_tool(card, bound))
     builder.add_node("respond", make_respond(card, models, tool_results_key="tool_results"), retry_policy=MODEL_RETRY)
-    builder.add_edge(START, "choose_tool")
+    if card.preload:
+        builder.add_node("preload_tools", make_preload_tools(card, bound))
+        builder.add_edge(START, "preload_tools")
+        builder.add_edge("preload_tools", "choose_tool")
+    else:
+        builder.add_edge(START, "choose_tool")
     builder.add_conditional_edges("choose_tool", route_after_choose_tool, ["run_tool", "respond"])
     builder.add_edge("run_tool", "choose_tool")
     builder.add_edge("respond", END)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -160,12 +161,35 @@ def make_choose_tool(
                 return {"next_tool": None}
             return {"next_tool": {"tool": tools[0].name, "input": latest_request(state["messages"])}}
         assert isinstance(choice, ToolChoice)
-        repeat = any(r["tool"] == choice.tool and r["input"] == choice.input for r in results)
+        given = tool_input(choice.tool, choice.input)
+        repeat = any(r["tool"] == choice.tool and r["input"] == given for r in results)
         if choice.tool not in names or repeat:
             return {"next_tool": None}
         return {"next_tool": {"tool": choice.tool, "input": choice.input}}
 
     return choose_tool
+
+
+def tool_input(tool: str, text: str) -> str:
+    """Return a tool's input without the `tool('...')` wrapper a small model copies from the tools it already used.
+
+    The 1.5B model gave erp_sql "erp_sql('SELECT count(*) FROM orders_order ...') AS n" in the shape of the
+    "Already used" list; the SQL inside is what it meant.
+    """
+    match = re.match(rf"\s*{re.escape(tool)}\(\s*(['\"])(.*)\1\s*\)", text, re.S)
+    return match.group(2) if match else text
+
+
+async def call_tool(card: AgentCard, tool: NovaTool, text: str, runtime: Runtime[Context]) -> ToolResult:
+    """Run one tool with the run's user and thread injected; a failure is reported to the model, not raised."""
+    text = tool_input(tool.name, text)
+    thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+    call = ToolCall(user_id=runtime.context.user_id, thread_id=thread_id, agent_id=card.id)
+    try:
+        output = await tool.run(text, call)
+    except Exception as exc:
+        output = f"tool failed: {type(exc).__name__}: {exc}"
+    return {"tool": tool.name, "input": text, "output": output[:4000]}
 
 
 def make_run_tool(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -175,16 +199,26 @@ def make_run_tool(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., A
     async def run_tool(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Run the chosen tool and record its output."""
         pick = state["next_tool"]
-        thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
-        call = ToolCall(user_id=runtime.context.user_id, thread_id=thread_id, agent_id=card.id)
-        try:
-            output = await by_name[pick["tool"]].run(pick["input"], call)
-        except Exception as exc:  # a tool failure is reported to the model, not raised to the user
-            output = f"tool failed: {type(exc).__name__}: {exc}"
-        result: ToolResult = {"tool": pick["tool"], "input": pick["input"], "output": output[:4000]}
-        return {"tool_results": [*state.get("tool_results", []), result], "next_tool": None}
+        result = await call_tool(card, by_name[pick["tool"]], pick["input"], runtime)
+        return {"tool_results": [result], "next_tool": None}  # the state's reducer appends
 
     return run_tool
+
+
+def make_preload_tools(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """Build the node that runs the card's `preload` tools on the request before the model's first choice.
+
+    A small model asked to look the schema up first often writes the query straight away, on guessed names;
+    with the schema already among the results it writes it on the real ones.
+    """
+    by_name = {t.name: t for t in tools}
+
+    async def preload_tools(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
+        """Run each preload tool with the latest request as its input."""
+        text = latest_request(state["messages"])
+        return {"tool_results": [await call_tool(card, by_name[name], text, runtime) for name in card.preload]}
+
+    return preload_tools
 
 
 def route_after_choose_tool(state: dict[str, Any]) -> Literal["run_tool", "respond"]:

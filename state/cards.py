@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 ModelTier = Literal["fast", "strong"]
 ReviewPolicy = Literal["none", "before_final"]
@@ -36,6 +36,8 @@ class AgentCard(BaseModel):
     max_steps: int = Field(default=6, ge=1, le=20)
     pipeline: str | None = None
     small_talk: bool = False  # takes greetings, thanks and acknowledgements without scoring (one card at most)
+    # tool_agent: tools run with the request as input before the model's first choice, their results in view
+    preload: tuple[str, ...] = ()
 
     @field_validator("id")
     @classmethod
@@ -57,6 +59,12 @@ class AgentCard(BaseModel):
                 raise ValueError(f"example repeated: {v!r}")
             seen.add(key)
         return cleaned
+
+    @model_validator(mode="after")
+    def _preload_is_a_tool(self) -> AgentCard:
+        if unknown := [t for t in self.preload if t not in self.tools]:
+            raise ValueError(f"preload names tools the card does not have: {unknown}")
+        return self
 
     @field_validator("memory_scopes")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.errors import GraphRecursionError
 
 from nodes.agents import echoes_earlier_reply
+from nodes.services import NullErp, Services
 from state.context import Context
 from state.routing import RouteDecision
 from tests.fakes import ScriptedModel
@@ -144,6 +146,30 @@ async def test_tool_agent_uses_tool_then_answers(make_graph: Any) -> None:
     assert out["messages"][-1].text == "Nova has 34 agents."
     system = model.seen[-1][0].content
     assert "list_agents('erp')" in system and "erp.query" in system
+
+
+async def test_each_tool_result_reaches_the_answer_once(make_graph: Any) -> None:
+    picks = [{"tool": "list_agents", "input": "erp"}, {"tool": "list_agents", "input": "chat"}]
+    model = ScriptedModel(["Here they are."], structured=[*picks, {"tool": "none", "input": ""}])
+    graph = make_graph(model)
+    await turn(graph, cfg(), "@orchestration.explain which agents exist for the ERP and for chat?")
+    system = model.seen[-1][0].content
+    assert system.count("[list_agents('erp')]") == 1 and system.count("[list_agents('chat')]") == 1
+
+
+async def test_a_cards_preload_tools_run_on_the_request_before_the_first_choice(make_graph: Any) -> None:
+    class Erp(NullErp):
+        async def schema(self, query: str) -> str:
+            return f"orders.Order (table orders_order) for {query!r}"
+
+    model = ScriptedModel(["The Leeds branch has 8 open orders."], structured=[{"tool": "none", "input": ""}])
+    graph = make_graph(model, replace(Services.null(), erp=Erp()))
+    text = "@erp.query how many open orders does the Leeds branch have?"
+    await turn(graph, cfg(), text)
+    # The model only ever picked "none": the schema in its answer's prompt is the preload's, run on the request.
+    system = model.seen[-1][0].content
+    assert f"[erp_schema({text!r})]\norders.Order (table orders_order)" in system
+    assert system.count("[erp_schema(") == 1
 
 
 async def test_tool_loop_is_bounded(make_graph: Any) -> None:

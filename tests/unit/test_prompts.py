@@ -1,11 +1,11 @@
-"""What a specialist's prompt says about the user's memories."""
+"""What a specialist sees of the user's memories and of its tools, as a small model needs it."""
 
 from __future__ import annotations
 
 import pytest
 
 from graphs.registry import load_registry
-from nodes.agents import system_prompt_for
+from nodes.agents import system_prompt_for, tool_input
 from nodes.prompts import said_to_user
 from nodes.tools import heard
 from state.memory import MemoryRef
@@ -65,3 +65,20 @@ def test_a_remembered_fact_leads_the_tool_output_and_the_record_follows(outcome:
     lines = heard(outcome).splitlines()
     assert lines[0] == first_line
     assert lines[1:] == ([f"(record: {outcome})"] if outcome != first_line else [])
+
+
+@pytest.mark.parametrize(
+    ("tool", "given", "meant"),
+    [
+        (
+            "erp_sql",
+            "erp_sql('SELECT count(*) FROM orders_order WHERE status = 'open'') AS open_orders",
+            "SELECT count(*) FROM orders_order WHERE status = 'open'",
+        ),
+        ("memory_search", 'memory_search("accountant")', "accountant"),
+        ("erp_sql", "SELECT 1", "SELECT 1"),
+        ("memory_search", "erp_sql('x')", "erp_sql('x')"),  # another tool's name is the input as written
+    ],
+)
+def test_a_tool_input_copied_in_the_shape_of_the_tools_used_is_unwrapped(tool: str, given: str, meant: str) -> None:
+    assert tool_input(tool, given) == meant
