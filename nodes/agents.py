@@ -98,6 +98,27 @@ def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef], summary: s
     return prompt
 
 
+FAILED_PREFIXES = ("tool failed:", "Refused:")  # how call_tool and the ERP tools report an output that is no result
+
+
+def succeeded(result: ToolResult) -> bool:
+    """Return True when a tool run gave a result (not a failure or a refusal)."""
+    return not result["output"].startswith(FAILED_PREFIXES)
+
+
+def ungrounded_reply(card: AgentCard, tool: str, results: Sequence[ToolResult]) -> AIMessage:
+    """Say that the answer needs a result of `tool` and none came, with the last attempt, instead of a guess."""
+    text = f"I could not get a result from {tool} for this, so I will not guess an answer."
+    tried = [r for r in results if r["tool"] == tool]
+    if tried:
+        last = tried[-1]
+        text += f"\nLast attempt: {tool}({last['input'][:300]!r}) -> {last['output'][:300]}"
+    else:
+        text += f" The model did not get as far as running {tool}."
+    text += "\nAsk again, naming what to count or list and where."
+    return AIMessage(content=text, name=card.id.replace(".", "_"), response_metadata={"agent": card.id})
+
+
 def make_respond(
     card: AgentCard, models: ModelLoader, tool_results_key: str | None = None
 ) -> Callable[..., Awaitable[dict[str, Any]]]:
@@ -112,6 +133,8 @@ def make_respond(
             system += "\n\nTool results for this request:\n" + "\n".join(
                 f"[{r['tool']}({r['input']!r})]\n{r['output']}" for r in results
             )
+        if card.grounded_by and not any(r["tool"] == card.grounded_by and succeeded(r) for r in results):
+            return {"messages": [ungrounded_reply(card, card.grounded_by, results)], "active_agent": card.id}
         history = recent_history(state["messages"])
         reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *history])
         if len(history) > 1 and echoes_earlier_reply(reply.text, history):

@@ -38,6 +38,9 @@ class AgentCard(BaseModel):
     small_talk: bool = False  # takes greetings, thanks and acknowledgements without scoring (one card at most)
     # tool_agent: tools run with the request as input before the model's first choice, their results in view
     preload: tuple[str, ...] = ()
+    # tool_agent: the answer must rest on a result of this tool; without one Nova says so instead of asking the
+    # model, which would guess (erp.query: no number without a query that ran)
+    grounded_by: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -64,6 +67,8 @@ class AgentCard(BaseModel):
     def _preload_is_a_tool(self) -> AgentCard:
         if unknown := [t for t in self.preload if t not in self.tools]:
             raise ValueError(f"preload names tools the card does not have: {unknown}")
+        if self.grounded_by is not None and self.grounded_by not in self.tools:
+            raise ValueError(f"grounded_by names a tool the card does not have: {self.grounded_by!r}")
         return self
 
     @field_validator("memory_scopes")

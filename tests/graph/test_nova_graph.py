@@ -84,11 +84,13 @@ async def test_a_reply_copied_from_earlier_in_the_thread_is_asked_again_without_
 
 
 async def test_thanks_gets_a_reply_and_the_next_follow_up_returns_to_the_agent_before_it(make_graph: Any) -> None:
-    model = ScriptedModel(["a", "You're welcome!", "b"], structured=[ANSWER_NOW, ANSWER_NOW])
+    # erp.query answers without the model here: no query ran (grounded_by), so it says so instead of a number
+    model = ScriptedModel(["You're welcome!"], structured=[ANSWER_NOW, ANSWER_NOW])
     graph = make_graph(model)
     config = cfg()
     out = await turn(graph, config, "how many open orders does the Leeds branch have right now?")
     assert out["route"].chosen == "erp.query"
+    assert out["messages"][-1].text.startswith("I could not get a result from erp_sql")
     out = await turn(graph, config, "thanks!")
     assert (out["route"].chosen, out["route"].method) == ("chat.general", "small-talk")
     assert out["messages"][-1].text == "You're welcome!"
@@ -157,19 +159,46 @@ async def test_each_tool_result_reaches_the_answer_once(make_graph: Any) -> None
     assert system.count("[list_agents('erp')]") == 1 and system.count("[list_agents('chat')]") == 1
 
 
-async def test_a_cards_preload_tools_run_on_the_request_before_the_first_choice(make_graph: Any) -> None:
-    class Erp(NullErp):
-        async def schema(self, query: str) -> str:
-            return f"orders.Order (table orders_order) for {query!r}"
+class SampleErp(NullErp):
+    async def schema(self, query: str) -> str:
+        return f"orders.Order (table orders_order) for {query!r}"
 
-    model = ScriptedModel(["The Leeds branch has 8 open orders."], structured=[{"tool": "none", "input": ""}])
-    graph = make_graph(model, replace(Services.null(), erp=Erp()))
+    async def query(self, user_id: str, sql: str) -> str:
+        return f"Scoped to tenant 1, branch 1:\ncount\n8\n(ran {sql!r})"
+
+
+async def test_a_cards_preload_tools_run_on_the_request_before_the_first_choice(make_graph: Any) -> None:
+    # The model never picks erp_schema, yet its answer's prompt has it: the preload ran it on the request. The
+    # query it picks is written in the shape of the tools-used list, and runs unwrapped.
+    wrapped = "erp_sql('SELECT count(*) FROM orders_order') AS n"
+    picks = [{"tool": "erp_sql", "input": wrapped}, {"tool": "none", "input": ""}]
+    model = ScriptedModel(["The Leeds branch has 8 open orders."], structured=picks)
+    graph = make_graph(model, replace(Services.null(), erp=SampleErp()))
     text = "@erp.query how many open orders does the Leeds branch have?"
-    await turn(graph, cfg(), text)
-    # The model only ever picked "none": the schema in its answer's prompt is the preload's, run on the request.
+    out = await turn(graph, cfg(), text)
+    assert out["messages"][-1].text == "The Leeds branch has 8 open orders."
     system = model.seen[-1][0].content
     assert f"[erp_schema({text!r})]\norders.Order (table orders_order)" in system
     assert system.count("[erp_schema(") == 1
+    assert "(ran 'SELECT count(*) FROM orders_order')" in system
+
+
+async def test_an_answer_that_needs_a_query_result_is_not_guessed_without_one(make_graph: Any) -> None:
+    # erp.query is grounded by erp_sql: a failed query (or none) gets Nova's own reply, not the model's guess.
+    picks = [{"tool": "erp_sql", "input": "SELECT nope FROM nowhere"}, {"tool": "none", "input": ""}]
+    model = ScriptedModel(["The Leeds branch has 10 open orders."], structured=picks)
+
+    class FailingErp(SampleErp):
+        async def query(self, user_id: str, sql: str) -> str:
+            return "Refused: table nowhere is not in the ERP catalogue"
+
+    graph = make_graph(model, replace(Services.null(), erp=FailingErp()))
+    out = await turn(graph, cfg(), "@erp.query how many open orders does the Leeds branch have?")
+    answer = out["messages"][-1].text
+    assert answer.startswith("I could not get a result from erp_sql for this, so I will not guess an answer.")
+    assert "Last attempt: erp_sql('SELECT nope FROM nowhere') -> Refused: table nowhere" in answer
+    assert "10 open orders" not in answer
+    assert model.calls == len(picks)  # the two tool choices; the answer was not asked of the model
 
 
 async def test_tool_loop_is_bounded(make_graph: Any) -> None:
