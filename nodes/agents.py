@@ -115,7 +115,7 @@ def ungrounded_reply(card: AgentCard, tool: str, results: Sequence[ToolResult]) 
         text += f"\nLast attempt: {tool}({last['input'][:300]!r}) -> {last['output'][:300]}"
     else:
         text += f" The model did not get as far as running {tool}."
-    text += "\nAsk again, naming what to count or list and where."
+    text += "\nAsk again with more detail."
     return AIMessage(content=text, name=card.id.replace(".", "_"), response_metadata={"agent": card.id})
 
 
