@@ -115,7 +115,8 @@ def split_pasted(text: str) -> tuple[str, str | None]:
     head, sep, tail = t.partition(":")
     if sep and len(tail.split()) >= 10 and len(head.split()) <= 14:
         last = trailing_instruction(tail)
-        body = tail.strip()[: len(tail.strip()) - len(last)].strip() if last else tail.strip()
+        stripped = tail.strip()
+        body = stripped[: len(stripped) - len(last)].strip()
         t = f"{head}: <text> {last}"
         if quoted is not None:
             body = body.replace("<text>", quoted.group(0), 1)
