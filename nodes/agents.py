@@ -244,6 +244,6 @@ def make_preload_tools(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[.
     return preload_tools
 
 
-def route_after_choose_tool(state: dict[str, Any]) -> Literal["run_tool", "respond"]:
-    """Run the picked tool, or answer when none was picked."""
+async def route_after_choose_tool(state: dict[str, Any]) -> Literal["run_tool", "respond"]:
+    """Run the picked tool, or answer when none was picked (async like route_at_start: no thread hop)."""
     return "run_tool" if state.get("next_tool") else "respond"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -45,6 +45,21 @@ def passage_matrix(embed: Embedder, texts: Sequence[str]) -> Matrix:
         return embed.passage_array(list(texts))
     rows = embed.embed_documents(list(texts)) if texts else []
     return _normalise(np.asarray(rows, dtype=np.float32).reshape(len(rows), embed.dim))
+
+
+EmbedFn = Callable[[Embedder, Sequence[str]], Matrix]
+
+
+async def embed_off_loop(fn: EmbedFn, embed: Embedder, texts: Sequence[str]) -> Matrix:
+    """Run `fn(embed, texts)` on a worker thread, so a model embedding does not stall the event loop.
+
+    An embedder whose class sets `inline = True` runs on the loop instead: its work is pure Python that holds
+    the GIL either way, and the hop to a thread and back costs more than the embedding. Measured on `nova serve`
+    under a 64-thread load, the per-turn hops cost the server more CPU than the work they move (bench/http.py).
+    """
+    if getattr(embed, "inline", False):
+        return fn(embed, texts)
+    return await asyncio.to_thread(fn, embed, texts)
 
 
 def _normalise(m: Matrix) -> Matrix:
@@ -140,6 +155,8 @@ class OpenAICompatibleEmbeddings(Embeddings):
 class HashEmbeddings(Embeddings):
     """A deterministic bag-of-character-trigrams embedder for tests that need no model at all."""
 
+    inline: ClassVar[bool] = True  # a few hundred trigrams of pure Python: cheaper than a thread hop
+
     def __init__(self, dim: int = 384) -> None:
         self.name = f"hash:{dim}"
         self.dim = dim
@@ -173,7 +190,8 @@ class SharedQueries:
     """Query vectors shared within a turn: recall and routing run side by side and embed the request once.
 
     A small LRU of finished vectors plus, per event loop, the computation in flight, so the second caller
-    for the same text waits for the first instead of embedding again. Embedding runs off the event loop.
+    for the same text waits for the first instead of embedding again. Embedding runs off the event loop
+    (embed_off_loop).
     """
 
     def __init__(self, embed: Embedder, size: int = 64) -> None:
@@ -194,7 +212,7 @@ class SharedQueries:
         future: asyncio.Future[Matrix] = asyncio.get_running_loop().create_future()
         self._pending[key] = future
         try:
-            vec: Matrix = (await asyncio.to_thread(query_matrix, self.embed, [text]))[0]
+            vec: Matrix = (await embed_off_loop(query_matrix, self.embed, [text]))[0]
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: a waiter re-raises it, nobody else needs to

@@ -6,7 +6,6 @@ and nothing of the per-turn read and write paths.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
 import hashlib
 import json
@@ -23,7 +22,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
-from nodes.embeddings import Embedder, passage_matrix, query_matrix
+from nodes.embeddings import Embedder, embed_off_loop, passage_matrix, query_matrix
 from nodes.memory_records import (
     COLUMNS,
     LIVE,
@@ -71,11 +70,11 @@ class MemoryAdmin:
         """Embed stored texts (passage mode) off the event loop."""
         if not texts:
             return np.zeros((0, self.embed.dim), dtype=np.float32)
-        return await asyncio.to_thread(passage_matrix, self.embed, list(texts))
+        return await embed_off_loop(passage_matrix, self.embed, list(texts))
 
     async def embed_query(self, text: str) -> np.ndarray[Any, Any]:
         """Embed a request (query mode) off the event loop."""
-        matrix = await asyncio.to_thread(query_matrix, self.embed, [text])
+        matrix = await embed_off_loop(query_matrix, self.embed, [text])
         row: np.ndarray[Any, Any] = matrix[0]
         return row
 

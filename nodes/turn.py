@@ -151,11 +151,12 @@ def _beside(target: str) -> list[str]:
     return [target, "record_memory"]
 
 
-def route_at_start(state: NovaState) -> list[str]:
+async def route_at_start(state: NovaState) -> list[str]:
     """Start a turn with recall and routing side by side, and compaction beside them when the thread is long.
 
     Compaction runs in this first step because no node of it writes messages: a specialist's reply in the
-    same step would otherwise carry the removed messages back in.
+    same step would otherwise carry the removed messages back in. Async though it awaits nothing: under
+    `ainvoke` LangGraph runs a sync edge function on a worker thread, a hop on every turn.
     """
     nodes = ["recall_memory", "route_request"]
     if needs_compaction(state.get("messages", [])):

