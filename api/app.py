@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import KeyRing, SessionAuth
 from api.catalog import build_catalog
 from api.deps import Api, ApiSettings, current_user
+from api.fast_path import TurnFastPath
 from api.routes import assistants, info, memory, nova, runs, store, threads, web
 from api.runs import RunManager
 from api.runtime import NovaRuntime, settle_heap
@@ -133,8 +134,13 @@ async def startup_lock(home: Path) -> AsyncIterator[None]:
         os.close(fd)
 
 
-def create_app(settings: Settings | None = None, api_settings: ApiSettings | None = None) -> FastAPI:
-    """Build the app; its lifespan opens one NovaRuntime per worker process."""
+def create_app(
+    settings: Settings | None = None, api_settings: ApiSettings | None = None, *, fast_path: bool = True
+) -> FastAPI:
+    """Build the app; its lifespan opens one NovaRuntime per worker process.
+
+    `fast_path=False` leaves every request to FastAPI, the turn route too (api/fast_path.py): the tests compare.
+    """
     nova_settings = settings or get_settings()
     options = api_settings or ApiSettings()
     keyring = KeyRing.parse(options.keys)
@@ -183,6 +189,10 @@ def create_app(settings: Settings | None = None, api_settings: ApiSettings | Non
     app.state.default_user = nova_settings.user
     app.add_middleware(BodyLimit, max_body=options.max_body)
     app.add_middleware(SessionAuth, keyring=keyring)
+    if fast_path:
+        app.add_middleware(
+            TurnFastPath, fastapi=app, keyring=keyring, default_user=nova_settings.user, max_body=options.max_body
+        )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PoolTimeout, _database_busy)

@@ -177,7 +177,8 @@ async def _background(api: ApiDep, user: str, thread_id: str | None, body: RunCr
     return JsonResponse(jsonable_encoder(run_json(row)), headers=_location(row))
 
 
-async def _wait(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JsonResponse:
+async def run_and_wait(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JsonResponse:
+    """Run and answer with the final values: the `runs/wait` routes and api.fast_path's turn route."""
     row, run, _ = await _submit(api, user, thread_id, body, subscribe=False)
     await run.done.wait()
     return JsonResponse(run.result(), headers=_location(row))
@@ -201,7 +202,7 @@ async def create(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) ->
 @router.post("/threads/{thread_id}/runs/wait")
 async def wait(api: ApiDep, user: UserDep, thread_id: str, body: RunCreate) -> JsonResponse:
     """Run and answer with the final values (or `__error__`)."""
-    return await _wait(api, user, thread_id, body)
+    return await run_and_wait(api, user, thread_id, body)
 
 
 @router.post("/threads/{thread_id}/runs/stream", response_class=StreamingResponse, responses=SSE_DOC)
@@ -219,7 +220,7 @@ async def create_stateless(api: ApiDep, user: UserDep, body: RunCreate) -> JsonR
 @router.post("/runs/wait")
 async def wait_stateless(api: ApiDep, user: UserDep, body: RunCreate) -> JsonResponse:
     """Run on a new thread and answer with the final values."""
-    return await _wait(api, user, None, body)
+    return await run_and_wait(api, user, None, body)
 
 
 @router.post("/runs/stream", response_class=StreamingResponse, responses=SSE_DOC)
