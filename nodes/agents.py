@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 from nodes.models import ModelLoader, is_transient
-from nodes.prompts import MEMORY_BLOCK, SPECIALIST_FRAME, TOOL_PLANNER_PROMPT, said_to_user
+from nodes.prompts import MEMORY_BLOCK, SPECIALIST_FRAME, TOOL_PLANNER_PROMPT, memory_line
 from nodes.tools import NovaTool, ToolCall
 from state.cards import AgentCard
 from state.context import Context
@@ -91,7 +91,7 @@ def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef], summary: s
         agent_id=card.id, description=card.description, system_prompt=card.system_prompt.strip()
     )
     if recalled:
-        lines = "\n".join(f"- {said_to_user(m.text)} ({m.subject})" for m in recalled)
+        lines = "\n".join(memory_line(m.text, m.subject) for m in recalled)
         prompt += "\n\n" + MEMORY_BLOCK.format(memories=lines)
     if summary:
         prompt += "\n\nEarlier in this conversation (older turns, summarised):\n" + summary

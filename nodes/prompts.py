@@ -69,6 +69,14 @@ def said_to_user(text: str) -> str:
     return _AGREEMENT_RE.sub(lambda m: f"{m.group(1)} {'are' if m.group(2) == 'am' else 'were'}", turned)
 
 
+def memory_line(text: str, where: str) -> str:
+    """One memory as a prompt line: its text said to the user first, where it is kept after it.
+
+    The text leads so that a small model copying the line into its answer still says something readable.
+    """
+    return f"- {said_to_user(text)} ({where})"
+
+
 ROUTER_SYSTEM_PROMPT = """You route a user's request to exactly one specialist agent of a personal AI system.
 Candidates (id: scope):
 {candidates}

@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from nodes.prompts import MEMORY_HITS, said_to_user
+from nodes.prompts import MEMORY_HITS, memory_line, said_to_user
 from nodes.services import Services, TurnRef
 
 
@@ -46,8 +46,7 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
         hits = await deps.services.memory.search(call.user_id, query)
         if not hits:
             return "No memories match."
-        # The text first and the bookkeeping after it: a small model that copies a line still says something readable.
-        found = "\n".join(f"- {said_to_user(m.text)} ({m.tier} memory {m.subject})" for m in hits)
+        found = "\n".join(memory_line(m.text, f"{m.tier} memory {m.subject}") for m in hits)
         return MEMORY_HITS.format(memories=found)
 
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
