@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.settings import Settings
-from nodes.erp.schema import SchemaReport, describe_models, extract_schema
+from nodes.erp.schema import SchemaReport, describe_models, extract_schema, models_named
 from nodes.erp.scoper import Catalogue, Refused, run_scoped
 from nodes.erp.tenancy_audit import audit_tenancy
 
@@ -60,10 +60,8 @@ class RuntimeErp:
     async def schema(self, query: str) -> str:
         """Describe the models whose app or name the query mentions (every concrete model when none does)."""
         report = await self.report()
-        words = {w.casefold() for w in re.findall(r"[A-Za-z_]{3,}", query)}
-        models = [m for m in report.models if not m.abstract]
-        picked = [m for m in models if {m.name.casefold(), m.app.casefold(), f"{m.name.casefold()}s"} & words]
-        return "\n".join(describe_models(picked or models)) or "no models found"
+        picked = models_named(report.models, query) or [m for m in report.models if not m.abstract]
+        return "\n".join(describe_models(picked)) or "no models found"
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:

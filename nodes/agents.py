@@ -184,13 +184,21 @@ def make_choose_tool(
                 return {"next_tool": None}
             return {"next_tool": {"tool": tools[0].name, "input": latest_request(state["messages"])}}
         assert isinstance(choice, ToolChoice)
-        given = tool_input(choice.tool, choice.input)
-        repeat = any(r["tool"] == choice.tool and r["input"] == given for r in results)
+        given = same_input(tool_input(choice.tool, choice.input))
+        repeat = any(r["tool"] == choice.tool and same_input(r["input"]) == given for r in results)
         if choice.tool not in names or repeat:
             return {"next_tool": None}
         return {"next_tool": {"tool": choice.tool, "input": choice.input}}
 
     return choose_tool
+
+
+def same_input(text: str) -> str:
+    """Return a tool input as compared for repeats: the 1.5B model re-picked a preloaded tool with a space added.
+
+    Only spacing is ignored: case can matter (a SQL string literal 'Open' against 'open').
+    """
+    return " ".join(text.split())
 
 
 def tool_input(tool: str, text: str) -> str:

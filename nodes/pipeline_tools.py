@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from nodes.erp.schema import describe_models, extract_schema
+from nodes.erp.schema import describe_models, extract_schema, models_named
 from nodes.erp.tenancy_audit import audit_tenancy
 from nodes.pipeline import PipelineTool, StepCall, StepError, StepRefused
 from nodes.services import MemoryPort, TurnRef
@@ -126,11 +126,12 @@ def read_issue(deps: PipelineToolDeps) -> PipelineTool:
     return run
 
 
-def _mentioned(issue: Mapping[str, Any]) -> tuple[set[str], set[str]]:
-    text = f"{issue.get('title', '')}\n{issue.get('body', '')}"
-    files = set(re.findall(r"\b[\w/]+\.py\b", text))
-    words = {w.casefold() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", text)}
-    return files, words
+def _issue_text(issue: Mapping[str, Any]) -> str:
+    return f"{issue.get('title', '')}\n{issue.get('body', '')}"
+
+
+def _mentioned_files(issue: Mapping[str, Any]) -> set[str]:
+    return set(re.findall(r"\b[\w/]+\.py\b", _issue_text(issue)))
 
 
 def _function_source(path: Path, line: int) -> str:
@@ -160,9 +161,8 @@ def erp_context(deps: PipelineToolDeps) -> PipelineTool:
         root = _project_dir(inputs.get("project"), deps)
         schema = await asyncio.to_thread(extract_schema, root)
         audit = await asyncio.to_thread(audit_tenancy, root, schema=schema)
-        files, words = _mentioned(issue)
-        names = {m.name.casefold(): m for m in schema.models if not m.abstract}
-        named = {f"{m.app}.{m.name}" for key, m in names.items() if key in words or f"{key}s" in words}
+        files = _mentioned_files(issue)
+        named = {f"{m.app}.{m.name}" for m in models_named(schema.models, _issue_text(issue), apps=False)}
         touched = {f.file for f in audit.findings if f.file in files or f.file.rsplit("/", 1)[-1] in files}
         findings = [f for f in audit.findings if f.file in touched]
         if issue.get("number") is None and not files:  # described in chat, naming models but no file

@@ -15,6 +15,7 @@ import ast
 import builtins
 import hashlib
 import json
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -1584,6 +1585,30 @@ def extract_schema(
             )
     models.sort(key=lambda m: (m.app, m.abstract, m.name))
     return SchemaReport(root=str(root), models=tuple(models), warnings=tuple(dict.fromkeys(index.warnings)))
+
+
+NAME_WORD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
+
+
+def models_named(models: Sequence[ModelInfo], text: str, *, apps: bool = True) -> list[ModelInfo]:
+    """Return the concrete models a text names (by name or plural, and by app when `apps`), best match first.
+
+    A model whose fields the text names as well comes first: "which model stores the branch an invoice belongs
+    to" gives invoicing.Invoice (it has a `branch` field) before core.Branch. Ties keep the order the text names
+    them in. A small model that copies the first block of a tool result then copies the one that answers.
+    """
+    lowered = text.casefold()
+    words = {w.casefold() for w in NAME_WORD_RE.findall(text)}
+    ranked: list[tuple[int, int, int, ModelInfo]] = []
+    for order, m in enumerate(x for x in models if not x.abstract):
+        name = m.name.casefold()
+        by_name = bool({name, f"{name}s"} & words)
+        if not by_name and not (apps and m.app.casefold() in words):
+            continue
+        fields = sum(1 for f in m.fields if f.name.casefold() in words and not f.primary_key)
+        first = lowered.find(name if by_name else m.app.casefold())
+        ranked.append((-(2 * by_name + fields), first, order, m))
+    return [m for *_, m in sorted(ranked, key=lambda r: r[:3])]
 
 
 def describe_models(models: Sequence[ModelInfo]) -> list[str]:

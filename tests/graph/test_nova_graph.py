@@ -185,6 +185,20 @@ async def test_a_cards_preload_tools_run_on_the_request_before_the_first_choice(
     assert "(ran 'SELECT count(*) FROM orders_order')" in system
 
 
+async def test_a_preloaded_tool_picked_again_with_other_spacing_is_not_run_again(make_graph: Any) -> None:
+    # The 1.5B model picked erp_schema with the request plus a trailing space: the schema ran twice and the
+    # planner was asked a third time.
+    text = "@erp.schema which model stores the branch an invoice belongs to?"
+    picks = [{"tool": "erp_schema", "input": f"  {text} "}, {"tool": "none", "input": ""}]
+    model = ScriptedModel(["invoicing.Invoice.branch, a ForeignKey to core.Branch."], structured=picks)
+    graph = make_graph(model, replace(Services.null(), erp=SampleErp()))
+    out = await turn(graph, cfg(), text)
+    assert out["messages"][-1].text == "invoicing.Invoice.branch, a ForeignKey to core.Branch."
+    system = model.seen[-1][0].content
+    assert system.count("[erp_schema(") == 1
+    assert model.calls == 2  # one tool choice, then the answer
+
+
 async def test_an_answer_that_needs_a_query_result_is_not_guessed_without_one(make_graph: Any) -> None:
     # erp.query is grounded by erp_sql: a failed query (or none) gets Nova's own reply, not the model's guess.
     picks = [{"tool": "erp_sql", "input": "SELECT nope FROM nowhere"}, {"tool": "none", "input": ""}]

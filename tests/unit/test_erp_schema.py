@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.erp.schema import SchemaReport, extract_schema, main
+from nodes.erp.schema import SchemaReport, extract_schema, main, models_named
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "graphs" / "erp_sample"
@@ -103,6 +103,31 @@ def test_sample_meta_and_choices(sample: SchemaReport) -> None:
     assert invoice.field("status").choices[0] == ("draft", "Draft")  # type: ignore[index, union-attr]
     assert order.field("status").choices[2] == ("shipped", "Shipped")  # type: ignore[index, union-attr]
     assert order.meta.ordering == ("-placed_at",)
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "others"),
+    [
+        # Invoice has a branch field: it answers "which model stores the branch", so it comes before Branch.
+        ("which model stores the branch an invoice belongs to?", "invoicing.Invoice", {"core.Branch"}),
+        # Neither names a field of the other: the order the text names them in.
+        ("is Supplier linked to Branch by a FK?", "catalog.Supplier", {"core.Branch"}),
+        ("list the invoices and the orders", "invoicing.Invoice", {"orders.Order"}),
+        ("nothing relevant here", None, set()),
+    ],
+)
+def test_models_named_puts_the_model_that_answers_first(
+    sample: SchemaReport, text: str, first: str | None, others: set[str]
+) -> None:
+    named = [f"{m.app}.{m.name}" for m in models_named(sample.models, text)]
+    assert (named[0] if named else None) == first
+    assert set(named[1:]) >= others
+
+
+def test_models_named_by_app_only_when_asked(sample: SchemaReport) -> None:
+    by_app = {f"{m.app}.{m.name}" for m in models_named(sample.models, "what is in the invoicing app")}
+    assert "invoicing.Invoice" in by_app and all(label.startswith("invoicing.") for label in by_app)
+    assert models_named(sample.models, "what is in the invoicing app", apps=False) == []
 
 
 def test_json_has_exactly_the_documented_shape(sample: SchemaReport) -> None:
