@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.settings import Settings
 from nodes.erp.schema import SchemaReport, describe_models, extract_schema, models_named
 from nodes.erp.scoper import Catalogue, Refused, run_scoped
-from nodes.erp.tenancy_audit import audit_tenancy
+from nodes.erp.tenancy_audit import audit_tenancy, findings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "graphs" / "erp_sample"
@@ -115,17 +115,12 @@ class RuntimeErp:
         return f"Scoped to tenant {tenant}, branch {branch}:\n{head}\n" + "\n".join(rows) + more
 
     async def tenancy(self, query: str) -> str:
-        """Audit the project; keep the findings in the file or on the model the query names."""
-        report = await asyncio.to_thread(audit_tenancy, self.project, schema=await self.report())
-        words = [w for w in re.split(r"[\s,]+", query.strip()) if w]
-        found = [
-            f
-            for f in report.findings
-            if not words or any(w.casefold() in f.file.casefold() or w.casefold() in f.model.casefold() for w in words)
-        ]
+        """Audit the project; keep the findings in the files or on the models the query names (findings_for)."""
+        schema = await self.report()
+        report = await asyncio.to_thread(audit_tenancy, self.project, schema=schema)
+        found, summary = findings_for(report, schema.models, query)
         lines = [f"{f.file}:{f.line} [{f.kind}] {f.reason}\n    {f.code}" for f in found]
-        lines.append(f"{len(found)} finding(s) in {report.files_scanned} files scanned")
-        return "\n".join(lines)
+        return "\n".join([*lines, summary])
 
     async def issues(self, query: str) -> str:
         """List the open issues, or show the one whose number the query gives."""

@@ -194,11 +194,12 @@ def make_choose_tool(
 
 
 def same_input(text: str) -> str:
-    """Return a tool input as compared for repeats: the 1.5B model re-picked a preloaded tool with a space added.
+    """Return a tool input as compared for repeats, without what the model adds to a request it re-picks.
 
-    Only spacing is ignored: case can matter (a SQL string literal 'Open' against 'open').
+    The 1.5B model re-picked a preloaded tool with a space or a stray backtick added to the request. Only the
+    spacing and the backticks or quotes around it are ignored: case can matter (a SQL literal 'Open').
     """
-    return " ".join(text.split())
+    return " ".join(text.split()).strip("`'\" ")
 
 
 def tool_input(tool: str, text: str) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -32,7 +33,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from nodes.erp.schema import SKIP_DIRS, ModelInfo, SchemaReport, extract_schema
+from nodes.erp.schema import SKIP_DIRS, ModelInfo, SchemaReport, extract_schema, models_named
 
 FindingKind = Literal["queryset", "get_object", "view", "raw_sql"]
 Scope = Literal["tenant", "branch"]
@@ -490,6 +491,49 @@ def _files(root: Path) -> Iterator[Path]:
         if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
             continue
         yield path
+
+
+PATH_TOKEN_RE = re.compile(r"[\w./~-]+\.py")
+
+
+def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -> tuple[list[Finding], str]:
+    """Return the findings in the files or on the models a request names, and a line saying what was kept.
+
+    A path keeps the findings in that file (`invoicing/views.py`, also under an absolute path or with `:line`); a
+    model keeps those on it (by name, plural or app, as `models_named` reads them); other words are ignored, so
+    the request itself can be the input. A path that is not in the project keeps every finding, and the line
+    says so: a filter that matched nothing must not read as "no leak".
+    """
+    root = Path(report.root)
+    paths = [_in_project(root, token.split(":")[0]) for token in PATH_TOKEN_RE.findall(query)]
+    named = {f"{m.app}.{m.name}" for m in models_named(models, PATH_TOKEN_RE.sub(" ", query))}
+    everything = list(report.findings)
+    if not paths and not named:
+        return everything, f"{len(everything)} finding(s) in the whole project ({report.files_scanned} files scanned)"
+    missing = [p for p in paths if not p.startswith("/") and not (root / p).is_file()]
+    missing += [p for p in paths if p.startswith("/")]
+    found = [f for f in everything if f.file in paths or f.model in named]
+    asked = ", ".join([p for p in paths if p not in missing] + sorted(named))
+    if missing and not found:
+        return everything, (
+            f"{', '.join(missing)}: not a file of the project at {root.name}; all {len(everything)} finding(s) in"
+            f" the project ({report.files_scanned} files scanned) are listed instead"
+        )
+    lines = f"{len(found)} finding(s) in {asked}" if asked else f"{len(found)} finding(s)"
+    if missing:
+        lines += f" ({', '.join(missing)}: not a file of the project)"
+    return found, lines
+
+
+def _in_project(root: Path, token: str) -> str:
+    """Return a path token relative to the project root when it lies under it, else as given (absolute)."""
+    path = Path(token).expanduser()
+    if not path.is_absolute():
+        return token.removeprefix("./")
+    try:
+        return str(path.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def audit_tenancy(path: Path, *, schema: SchemaReport | None = None) -> AuditReport:

@@ -186,10 +186,10 @@ async def test_a_cards_preload_tools_run_on_the_request_before_the_first_choice(
 
 
 async def test_a_preloaded_tool_picked_again_with_other_spacing_is_not_run_again(make_graph: Any) -> None:
-    # The 1.5B model picked erp_schema with the request plus a trailing space: the schema ran twice and the
+    # The 1.5B model picked erp_schema with the request plus a trailing space or backtick: the schema ran twice and the
     # planner was asked a third time.
     text = "@erp.schema which model stores the branch an invoice belongs to?"
-    picks = [{"tool": "erp_schema", "input": f"  {text} "}, {"tool": "none", "input": ""}]
+    picks = [{"tool": "erp_schema", "input": f"  {text} `"}, {"tool": "none", "input": ""}]
     model = ScriptedModel(["invoicing.Invoice.branch, a ForeignKey to core.Branch."], structured=picks)
     graph = make_graph(model, replace(Services.null(), erp=SampleErp()))
     out = await turn(graph, cfg(), text)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nodes.erp.tenancy_audit import AuditReport, audit_tenancy, main
+from nodes.erp.schema import extract_schema
+from nodes.erp.tenancy_audit import AuditReport, audit_tenancy, findings_for, main
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "graphs" / "erp_sample"
@@ -192,3 +193,31 @@ def test_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     assert main([str(tmp_path / "empty")]) == 0
     assert main([str(tmp_path / "missing")]) == 2
+
+
+@pytest.mark.parametrize(
+    ("request_text", "files", "says"),
+    [
+        # The request itself as the input: the model it names keeps its findings, other words are ignored.
+        (
+            "does the overdue invoices view leak invoices from other branches?",
+            {"invoicing/views.py"},
+            "invoicing.Invoice",
+        ),
+        ("invoicing/views.py", {"invoicing/views.py"}, "2 finding(s) in invoicing/views.py"),
+        (f"{SAMPLE}/orders/views.py:18", {"orders/views.py"}, "3 finding(s) in orders/views.py"),
+        ("", None, "10 finding(s) in the whole project"),
+        # A path the model made up keeps every finding, and says so: it must not read as "no leak".
+        ("~/code/erp/shop/views.py:123", None, "not a file of the project"),
+        ("is InvoiceLine scoped?", set(), "0 finding(s) in invoicing.InvoiceLine"),
+    ],
+)
+def test_findings_for_keeps_what_the_request_names_and_never_hides_a_leak_behind_a_bad_filter(
+    sample: AuditReport, request_text: str, files: set[str] | None, says: str
+) -> None:
+    found, summary = findings_for(sample, extract_schema(SAMPLE).models, request_text)
+    assert says in summary
+    if files is None:
+        assert found == list(sample.findings)
+    else:
+        assert {f.file for f in found} == files
