@@ -31,7 +31,7 @@ DEMO_CONVERSATION = (
     "Hi Nova, what are your capabilities?",
     "remember that the Hartley & Co support contract renews every March",
     "which Django model stores the branch on an invoice in AIREP?",
-    "and the Bristol branch?",
+    "and on an order?",
 )
 
 REDO_NOTES: dict[str, str] = {

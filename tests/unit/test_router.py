@@ -74,6 +74,7 @@ def test_clarify_answers(answer: str, expected: str | None) -> None:
     ("text", "expected"),
     [
         ("and the Bristol branch?", True),
+        ("and on an order?", True),
         ("what about last month", True),
         ("same for northwind", True),
         ("it should be shorter", True),
