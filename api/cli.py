@@ -152,11 +152,23 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
             result = await nova.stream_turn(
                 text, thread_id=thread, on_token=on_token, on_route=on_route, on_redo=on_redo
             )
-            console.print(result.answer if not streamed else "", markup=False)
+            console.print(unstreamed(result.answer, "".join(streamed)), markup=False)
             failures += 1 if result.error else 0
     finally:
         await nova.close()
     return 1 if failures and not interactive else 0
+
+
+def unstreamed(answer: str, streamed: str) -> str:
+    """Return what of the final answer was not streamed: all of it when nothing was, else what Nova added after.
+
+    A reply node may add to the model's streamed text (a note on lines that are not in the tool results) or
+    answer without a model (a reply grounded on no result); a final answer that is not the streamed text
+    continued is the streamed one as the model wrote it, and is not printed twice.
+    """
+    if not streamed:
+        return answer
+    return answer[len(streamed) :] if answer.startswith(streamed) else ""
 
 
 def _print_threads(rows: Sequence[dict[str, Any]]) -> None:

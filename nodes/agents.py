@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
@@ -106,6 +107,45 @@ def succeeded(result: ToolResult) -> bool:
     return not result["output"].startswith(FAILED_PREFIXES)
 
 
+QUOTE_MIN_CHARS = 12  # shorter reply lines ("```sql", "Yes.") are not taken for quotes
+QUOTE_OVERLAP = 0.6  # share of tokens a reply line has in common with a result line to count as copied from it
+_QUOTE_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+UNVERIFIED_NOTE = "Not in the tool results as written here, so check before relying on it:\n{lines}"
+
+
+def _quote_tokens(line: str) -> list[str]:
+    return _QUOTE_TOKEN_RE.findall(line.strip().lstrip("-*• ").replace("`", ""))
+
+
+def altered_quotes(reply: str, results: Sequence[ToolResult]) -> list[str]:
+    """Return the reply's lines that look copied from a tool's input or output but are not in it.
+
+    A small model answering from a schema copies its blocks, and sometimes writes one in the same shape that the
+    tool never returned: "core.Customer (table core_customer; tenant key tenant)" beside the real "core.Branch
+    (table core_branch; tenant key tenant)". A line counts as a copy when a result line has about as many tokens
+    (one more or fewer) and shares at least QUOTE_OVERLAP of them; one that matches a result line exactly
+    (bullets and backticks aside) is a faithful copy. Prose that quotes nothing is left alone.
+    """
+    exact: set[tuple[str, ...]] = set()
+    by_length: dict[int, list[Counter[str]]] = {}
+    for r in results:
+        for line in f"{r['input']}\n{r['output']}".splitlines():
+            tokens = _quote_tokens(line)
+            if tokens and tuple(tokens) not in exact:
+                exact.add(tuple(tokens))
+                by_length.setdefault(len(tokens), []).append(Counter(tokens))
+    altered = []
+    for line in reply.splitlines():
+        tokens = _quote_tokens(line)
+        if len(line.strip()) < QUOTE_MIN_CHARS or tuple(tokens) in exact:
+            continue
+        mine = Counter(tokens)
+        near = (c for n in (len(tokens) - 1, len(tokens), len(tokens) + 1) for c in by_length.get(n, ()))
+        if any(sum((mine & c).values()) >= QUOTE_OVERLAP * max(len(tokens), c.total()) for c in near):
+            altered.append(line.strip())
+    return altered
+
+
 def ungrounded_reply(card: AgentCard, tool: str, results: Sequence[ToolResult]) -> AIMessage:
     """Say that the answer needs a result of `tool` and none came, with the last attempt, instead of a guess."""
     text = f"I could not get a result from {tool} for this, so I will not guess an answer."
@@ -144,9 +184,13 @@ def make_respond(
             # if that gives the same text too, it is the answer.
             redo = model.with_config(tags=[REPLY_TAG, REDO_TAG])
             reply = await redo.ainvoke([SystemMessage(system), *without_reply(reply.text, history)])
-        message = AIMessage(
-            content=reply.content, name=card.id.replace(".", "_"), response_metadata={"agent": card.id}, id=reply.id
-        )
+        content: Any = reply.content
+        metadata: dict[str, Any] = {"agent": card.id}
+        if card.grounded_by and (altered := altered_quotes(reply.text, [r for r in results if succeeded(r)])):
+            # The answer rests on the tool, so a line that only looks like the tool's is said to be unchecked.
+            content = reply.text + "\n\n" + UNVERIFIED_NOTE.format(lines="\n".join(f"- {a}" for a in altered))
+            metadata["unverified_lines"] = altered
+        message = AIMessage(content=content, name=card.id.replace(".", "_"), response_metadata=metadata, id=reply.id)
         return {"messages": [message], "active_agent": card.id}
 
     respond.__name__ = "respond"

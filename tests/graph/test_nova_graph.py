@@ -199,6 +199,27 @@ async def test_a_preloaded_tool_picked_again_with_other_spacing_is_not_run_again
     assert model.calls == 2  # one tool choice, then the answer
 
 
+class BranchSchemaErp(NullErp):
+    async def schema(self, query: str) -> str:
+        return "core.Branch (table core_branch; tenant key tenant)\n  id: BigAutoField\n  name: CharField"
+
+
+async def test_lines_that_only_look_like_the_tools_are_flagged_in_a_grounded_answer(make_graph: Any) -> None:
+    # The 1.5B model answered from the schema with a "core.Customer" block the tool never returned.
+    invented = "core.Customer (table core_customer; tenant key tenant)"
+    faithful = "core.Branch (table core_branch; tenant key tenant)\n  name: CharField"
+    model = ScriptedModel([f"{invented}\n  id: BigAutoField", faithful], structured=[ANSWER_NOW] * 2)
+    graph = make_graph(model, replace(Services.null(), erp=BranchSchemaErp()))
+    config = cfg()
+    out = await turn(graph, config, "@erp.schema is Customer linked to Branch by a FK?")
+    last = out["messages"][-1]
+    assert last.text.startswith(f"{invented}\n  id: BigAutoField\n\nNot in the tool results as written here")
+    assert last.text.endswith(f"- {invented}") and last.response_metadata["unverified_lines"] == [invented]
+    out = await turn(graph, config, "@erp.schema and what does Branch hold?")  # a faithful copy carries no note
+    assert out["messages"][-1].text == faithful
+    assert "unverified_lines" not in out["messages"][-1].response_metadata
+
+
 async def test_an_answer_that_needs_a_query_result_is_not_guessed_without_one(make_graph: Any) -> None:
     # erp.query is grounded by erp_sql: a failed query (or none) gets Nova's own reply, not the model's guess.
     picks = [{"tool": "erp_sql", "input": "SELECT nope FROM nowhere"}, {"tool": "none", "input": ""}]

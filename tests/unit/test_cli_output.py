@@ -28,3 +28,13 @@ def test_a_review_shows_bracketed_text_and_long_diff_lines_whole() -> None:
     assert "Fix proposal for issue #7 [/path] (mechanical diff)" in out
     assert "type it as list[int]; [bold] is not a style here, nor is [/b]" in out
     assert "".join(long_line.split()) in "".join(out.split())  # the diff line is wrapped, not cut at 60 columns
+
+
+def test_chat_prints_what_nova_added_after_the_streamed_reply_and_nothing_twice() -> None:
+    from api.cli import unstreamed
+
+    note = "\n\nNot in the tool results as written here, so check before relying on it:\n- core.Customer"
+    assert unstreamed("core.Customer (table core_customer)" + note, "core.Customer (table core_customer)") == note
+    assert unstreamed("the answer", "the answer") == ""
+    assert unstreamed("I could not get a result from erp_sql", "") == "I could not get a result from erp_sql"
+    assert unstreamed("a reply written again", "the first try, cut off") == ""
