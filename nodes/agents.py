@@ -114,7 +114,8 @@ UNVERIFIED_NOTE = "Not in the tool results as written here, so check before rely
 
 
 def _quote_tokens(line: str) -> list[str]:
-    return _QUOTE_TOKEN_RE.findall(line.strip().lstrip("-*• ").replace("`", ""))
+    # Case is ignored: "SELECT COUNT(*)" for the "SELECT count(*)" that ran is the same query, not an altered one.
+    return _QUOTE_TOKEN_RE.findall(line.strip().lstrip("-*• ").replace("`", "").casefold())
 
 
 def altered_quotes(reply: str, results: Sequence[ToolResult]) -> list[str]:

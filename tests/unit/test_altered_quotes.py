@@ -47,5 +47,6 @@ def test_faithful_copies_and_prose_pass() -> None:
 def test_sql_shown_with_another_filter_than_the_one_that_ran_is_found() -> None:
     ran = "There are 8 open orders for the Leeds branch.\n```sql\n" + SQL["input"] + "\n```"
     assert altered_quotes(ran, [SQL]) == []
+    assert altered_quotes(ran.replace("count(*)", "COUNT(*)"), [SQL]) == []  # the same query in other case
     shown = ran.replace("'open'", "'shipped'")
     assert altered_quotes(shown, [SQL]) == [SQL["input"].replace("'open'", "'shipped'")]
