@@ -125,7 +125,7 @@ def altered_quotes(reply: str, results: Sequence[ToolResult]) -> list[str]:
     tool never returned: "core.Customer (table core_customer; tenant key tenant)" beside the real "core.Branch
     (table core_branch; tenant key tenant)". A line counts as a copy when a result line has about as many tokens
     (one more or fewer) and shares at least QUOTE_OVERLAP of them; one that matches a result line exactly
-    (bullets and backticks aside) is a faithful copy. Prose that quotes nothing is left alone.
+    (case, bullets and backticks aside) is a faithful copy. Prose that quotes nothing is left alone.
     """
     exact: set[tuple[str, ...]] = set()
     by_length: dict[int, list[Counter[str]]] = {}

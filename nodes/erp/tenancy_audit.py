@@ -510,8 +510,7 @@ def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -
     everything = list(report.findings)
     if not paths and not named:
         return everything, f"{len(everything)} finding(s) in the whole project ({report.files_scanned} files scanned)"
-    missing = [p for p in paths if not p.startswith("/") and not (root / p).is_file()]
-    missing += [p for p in paths if p.startswith("/")]
+    missing = [p for p in paths if p.startswith("/") or not (root / p).is_file()]  # absolute: outside the project
     found = [f for f in everything if f.file in paths or f.model in named]
     asked = ", ".join([p for p in paths if p not in missing] + sorted(named))
     if missing and not found:
