@@ -91,6 +91,17 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None
 
 
+def caller(keyring: KeyRing, default_user: str, client_host: str | None, token: str | None) -> str | None:
+    """Return the user a request acts as, or None when it may not call.
+
+    Without API keys only loopback clients may call, as the configured user; with keys, the presented key's user.
+    `api.deps.current_user` and `api.fast_path` both decide by this.
+    """
+    if not keyring.enabled:
+        return default_user if client_host is not None and is_loopback(client_host) else None
+    return keyring.user_for(token) if token else None
+
+
 def is_loopback(host: str) -> bool:
     """Return True when a bind address only accepts local connections."""
     if host.lower() in LOOPBACK_NAMES:

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.auth import KeyRing, is_loopback
+from api.auth import KeyRing, caller
 
 if TYPE_CHECKING:
     from api.catalog import GraphCatalog
@@ -61,22 +61,20 @@ async def current_user(
 ) -> str:
     """Authenticate the caller and return their user id; 401 without a valid key."""
     keyring: KeyRing = request.app.state.keyring
-    if not keyring.enabled:
-        if request.client is None or not is_loopback(request.client.host):
-            raise HTTPException(
-                status_code=401, detail="no API keys are configured (NOVA_API_KEYS), so only local clients may call"
-            )
-        user: str = request.app.state.default_user
-        return user
     token = api_key or (bearer.credentials if bearer else None)
-    found = keyring.user_for(token) if token else None
-    if found is None:
+    host = request.client.host if request.client is not None else None
+    found = caller(keyring, request.app.state.default_user, host, token)
+    if found is not None:
+        return found
+    if not keyring.enabled:
         raise HTTPException(
-            status_code=401,
-            detail="missing or invalid API key: send x-api-key or Authorization: Bearer",
-            headers={"WWW-Authenticate": "Bearer"},
+            status_code=401, detail="no API keys are configured (NOVA_API_KEYS), so only local clients may call"
         )
-    return found
+    raise HTTPException(
+        status_code=401,
+        detail="missing or invalid API key: send x-api-key or Authorization: Bearer",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 ApiDep = Annotated[Api, Depends(get_api)]

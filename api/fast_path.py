@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.auth import KeyRing, bearer_token, is_loopback
+from api.auth import KeyRing, bearer_token, caller
 from api.routes.runs import run_and_wait
 from api.schemas import RunCreate
 
@@ -79,12 +79,10 @@ class TurnFastPath:
         headers = dict(scope["headers"])
         if b"content-type" not in headers or not JSON_TYPE.fullmatch(headers[b"content-type"]):
             return None
-        if not self.keyring.enabled:
-            client = scope.get("client")
-            return self.default_user if client and is_loopback(client[0]) else None
         raw = headers.get(b"x-api-key")
         token = raw.decode("latin-1") if raw else bearer_token(headers.get(b"authorization", b"").decode("latin-1"))
-        return self.keyring.user_for(token) if token else None
+        client = scope.get("client")
+        return caller(self.keyring, self.default_user, client[0] if client else None, token)
 
     async def _read(self, receive: Receive) -> tuple[list[Message], bool]:
         """Read the body; stop early (complete False) past the size limit or on a disconnect."""
