@@ -20,9 +20,10 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from api.settings import Settings
-from nodes.erp.schema import SchemaReport, describe_models, extract_schema, models_named
+from nodes.erp.project import ProjectReader
+from nodes.erp.schema import SchemaReport, describe_models, models_named
 from nodes.erp.scoper import Catalogue, Refused, run_scoped
-from nodes.erp.tenancy_audit import audit_tenancy, findings_for
+from nodes.erp.tenancy_audit import findings_for
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "graphs" / "erp_sample"
@@ -37,7 +38,7 @@ class RuntimeErp:
     settings: Settings
     pool: AsyncConnectionPool[Any]
     url: str
-    _report: SchemaReport | None = None
+    projects: ProjectReader = field(default_factory=ProjectReader)
     _seeded: bool = False
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -52,10 +53,8 @@ class RuntimeErp:
         return self.settings.erp_issues or SAMPLE / "issues.json"
 
     async def report(self) -> SchemaReport:
-        """Return the project's schema, extracted once per process."""
-        if self._report is None:
-            self._report = await asyncio.to_thread(extract_schema, self.project)
-        return self._report
+        """Return the project's schema, read again when a file of the project changed (ProjectReader)."""
+        return await asyncio.to_thread(self.projects.schema, self.project)
 
     async def schema(self, query: str) -> str:
         """Describe the models whose app or name the query mentions (every concrete model when none does)."""
@@ -117,7 +116,7 @@ class RuntimeErp:
     async def tenancy(self, query: str) -> str:
         """Audit the project; keep the findings in the files or on the models the query names (findings_for)."""
         schema = await self.report()
-        report = await asyncio.to_thread(audit_tenancy, self.project, schema=schema)
+        report = await asyncio.to_thread(self.projects.audit, self.project)
         found, summary = findings_for(report, schema.models, query)
         lines = [f"{f.file}:{f.line} [{f.kind}] {f.reason}\n    {f.code}" for f in found]
         return "\n".join([*lines, summary])

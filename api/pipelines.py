@@ -20,6 +20,7 @@ from api.graph_threads import GraphThreads, Outcome, ThreadNotFound
 from api.settings import Settings
 from graphs.pipeline import build_pipeline_graph, load_pipelines
 from graphs.registry import Registry
+from nodes.erp.project import ProjectReader
 from nodes.models import ModelLoader
 from nodes.pipeline import PipelineInputError, StepError, StepRefused, describe_outcome, validate_args
 from nodes.pipeline_tools import PipelineToolDeps, build_pipeline_tools
@@ -72,8 +73,10 @@ class GitHubIssues:
         }
 
 
-def tool_deps(settings: Settings, memory: MemoryPort, workspace: Workspace | None) -> PipelineToolDeps:
-    """Return what pipeline tools need in this process."""
+def tool_deps(
+    settings: Settings, memory: MemoryPort, workspace: Workspace | None, projects: ProjectReader | None = None
+) -> PipelineToolDeps:
+    """Return what pipeline tools need in this process (`projects`: the ERP reads shared with the erp.* agents)."""
     github = GitHubIssues(settings.github_token, settings.github_api_url) if settings.github_token else None
     return PipelineToolDeps(
         memory=memory,
@@ -82,6 +85,7 @@ def tool_deps(settings: Settings, memory: MemoryPort, workspace: Workspace | Non
         issues_file=settings.erp_issues or SAMPLE_ERP / "issues.json",
         output_dir=settings.home / "outputs",
         issue_source=github,
+        projects=projects or ProjectReader(),
     )
 
 

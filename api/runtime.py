@@ -51,6 +51,7 @@ from nodes.embeddings import (
     OpenAICompatibleEmbeddings,
     limit_blas_threads,
 )
+from nodes.erp.project import ProjectReader
 from nodes.memory import MemoryStore
 from nodes.models import EndpointKind, ModelEndpoint, ModelLoader, OpenAIModels
 from nodes.prompts import TURN_FAILED
@@ -224,8 +225,9 @@ class NovaRuntime:
                 return runtime_context(settings, user_id)
 
             graph_threads = GraphThreads(pool, graphs, context_for)
+            projects = ProjectReader()  # the ERP project read from source, shared by erp.* agents and pipelines
             specs, pipeline_builder = build_pipelines(
-                registry, models or NO_MODEL, tool_deps(settings, memory, memory.workspace)
+                registry, models or NO_MODEL, tool_deps(settings, memory, memory.workspace, projects)
             )
             pipelines = RuntimePipelines(specs, lambda: graph_threads)
             transcript = PgTranscript(pool)
@@ -237,7 +239,7 @@ class NovaRuntime:
                 pipelines=pipelines,
                 transcript=transcript,
                 work=RuntimeWork(lambda: graph_threads),
-                erp=RuntimeErp(settings, pool, url),
+                erp=RuntimeErp(settings, pool, url, projects),
             )
             graph = build_nova_graph(registry, models=models or NO_MODEL, router=router, services=services).compile(
                 checkpointer=saver, store=store, name="nova"

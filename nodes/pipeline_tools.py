@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from nodes.erp.schema import describe_models, extract_schema, models_named
-from nodes.erp.tenancy_audit import audit_tenancy
+from nodes.erp.project import ProjectReader
+from nodes.erp.schema import describe_models, models_named
+from nodes.erp.tenancy_audit import mentioned_paths
 from nodes.pipeline import PipelineTool, StepCall, StepError, StepRefused
 from nodes.services import MemoryPort, TurnRef
 from nodes.workspace import Project, Workspace
@@ -51,6 +52,7 @@ class PipelineToolDeps:
     output_dir: Path
     issue_source: IssueSource | None = None
     extra: Mapping[str, PipelineTool] = field(default_factory=dict)
+    projects: ProjectReader = field(default_factory=ProjectReader)
 
 
 def _int(value: Any, what: str) -> int:
@@ -130,10 +132,6 @@ def _issue_text(issue: Mapping[str, Any]) -> str:
     return f"{issue.get('title', '')}\n{issue.get('body', '')}"
 
 
-def _mentioned_files(issue: Mapping[str, Any]) -> set[str]:
-    return set(re.findall(r"\b[\w/]+\.py\b", _issue_text(issue)))
-
-
 def _function_source(path: Path, line: int) -> str:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     best: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | None = None
@@ -159,9 +157,9 @@ def erp_context(deps: PipelineToolDeps) -> PipelineTool:
         if not isinstance(issue, Mapping):
             raise StepRefused("erp_context needs the issue (the read_issue step's output)")
         root = _project_dir(inputs.get("project"), deps)
-        schema = await asyncio.to_thread(extract_schema, root)
-        audit = await asyncio.to_thread(audit_tenancy, root, schema=schema)
-        files = _mentioned_files(issue)
+        schema = await asyncio.to_thread(deps.projects.schema, root)
+        audit = await asyncio.to_thread(deps.projects.audit, root)
+        files = {p for p in mentioned_paths(root, _issue_text(issue)) if not Path(p).is_absolute()}
         named = {f"{m.app}.{m.name}" for m in models_named(schema.models, _issue_text(issue), apps=False)}
         touched = {f.file for f in audit.findings if f.file in files or f.file.rsplit("/", 1)[-1] in files}
         findings = [f for f in audit.findings if f.file in touched]

@@ -182,6 +182,18 @@ class SchemaReport:
         return json.dumps(self.to_dict(detail=detail), indent=indent)
 
 
+def project_files(root: Path) -> list[Path]:
+    """Return the Python files of a project in path order, outside SKIP_DIRS and hidden directories.
+
+    The one rule for what the schema extraction, the tenancy audit and their cache (nodes/erp/project.py) read.
+    """
+    files = []
+    for path in root.rglob("*.py"):
+        if not any(part in SKIP_DIRS or part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+            files.append(path)
+    return sorted(files)
+
+
 def _model_dict(m: ModelInfo, detail: bool) -> dict[str, Any]:
     fields: list[dict[str, Any]] = []
     for f in m.fields:
@@ -450,8 +462,7 @@ class _Index:
     def _scan(self, root: Path) -> tuple[list[str], list[Path]]:
         names: list[str] = []
         roots: list[Path] = []
-        files = sorted(p for p in root.rglob("*.py") if not self._skipped(p.relative_to(root)))
-        for path in files:
+        for path in project_files(root):
             parts = [path.stem] if path.name != "__init__.py" else []
             d = path.parent
             while (d / "__init__.py").is_file() and d != d.parent:
@@ -465,10 +476,6 @@ class _Index:
             names.append(name)
             self._load(name, path, path.name == "__init__.py")
         return names, roots
-
-    @staticmethod
-    def _skipped(rel: Path) -> bool:
-        return any(part in SKIP_DIRS or (part.startswith(".") and part != ".") for part in rel.parts[:-1])
 
     def _load(self, name: str, path: Path, is_package: bool) -> _Module | None:
         try:

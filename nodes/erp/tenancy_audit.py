@@ -33,7 +33,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from nodes.erp.schema import SKIP_DIRS, ModelInfo, SchemaReport, extract_schema, models_named
+from nodes.erp.schema import ModelInfo, SchemaReport, extract_schema, models_named, project_files
 
 FindingKind = Literal["queryset", "get_object", "view", "raw_sql"]
 Scope = Literal["tenant", "branch"]
@@ -485,15 +485,16 @@ def _get_model_label(call: ast.Call) -> str | None:
     return None
 
 
-def _files(root: Path) -> Iterator[Path]:
-    for path in sorted(root.rglob("*.py")):
-        rel = path.relative_to(root)
-        if any(part in SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
-            continue
-        yield path
+PATH_TOKEN_RE = re.compile(r"[\w./~-]+\.py(?!\w)")
 
 
-PATH_TOKEN_RE = re.compile(r"[\w./~-]+\.py")
+def mentioned_paths(root: Path, text: str) -> list[str]:
+    """Return the Python files a text names, in order, relative to `root` when they lie under it.
+
+    `invoicing/views.py`, `./invoicing/views.py:14` and an absolute or `~` path under the root all give
+    `invoicing/views.py`; a path outside the root stays absolute, so it matches no file of the project.
+    """
+    return list(dict.fromkeys(_in_project(root, token.split(":")[0]) for token in PATH_TOKEN_RE.findall(text)))
 
 
 def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -> tuple[list[Finding], str]:
@@ -505,7 +506,7 @@ def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -
     says so: a filter that matched nothing must not read as "no leak".
     """
     root = Path(report.root)
-    paths = [_in_project(root, token.split(":")[0]) for token in PATH_TOKEN_RE.findall(query)]
+    paths = mentioned_paths(root, query)
     named = {f"{m.app}.{m.name}" for m in models_named(models, PATH_TOKEN_RE.sub(" ", query))}
     everything = list(report.findings)
     if not paths and not named:
@@ -550,7 +551,7 @@ def audit_tenancy(path: Path, *, schema: SchemaReport | None = None) -> AuditRep
     targets = _targets(schema)
     findings: list[Finding] = []
     scanned = 0
-    for file in _files(root):
+    for file in project_files(root):
         try:
             source = file.read_text(encoding="utf-8")
             tree = ast.parse(source, filename=str(file))
