@@ -8,6 +8,8 @@ than native function calling, which small local models handle unreliably.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -82,13 +84,62 @@ def _memory_forget(deps: ToolDeps) -> NovaTool:
     return NovaTool("memory_forget", "Forget the memory best matching the input (recoverable).", run)
 
 
+FIRST_CLAUSE_RE = re.compile(r"(?<!\be\.g)(?<!\bi\.e)[.:](?:\s|$)")
+SUMMARY_CHARS = 110
+ROSTER_WORDS = frozenset({"", "*", "all", "any", "every", "everything", "none", "agent", "agents", "list", "roster"})
+
+
+def summary_of(description: str) -> str:
+    """Return an agent description's first clause ("Client relationships"), at most about SUMMARY_CHARS long."""
+    head = FIRST_CLAUSE_RE.split(description.strip(), maxsplit=1)[0].strip()
+    if len(head) <= SUMMARY_CHARS:
+        return head
+    aside = head.find(" (")  # "isolation rules (how the current tenant ...)": the words before the aside
+    if 30 <= aside <= SUMMARY_CHARS:
+        return head[:aside]
+    return head[:SUMMARY_CHARS].rsplit(" ", 1)[0].rstrip(",;") + " …"
+
+
+def roster_text(roster: Sequence[tuple[str, str]], query: str) -> str:
+    """Answer list_agents: the agents a query names in full, else the whole roster, one short line each by domain.
+
+    The query names agents by id (`erp.fixes`), by domain word (`erp`, `language`) or by any other word or phrase
+    found in ids and descriptions; "what can you do" names none of them, and gets the overview.
+    """
+    q = query.casefold().strip()
+    words = set(re.findall(r"[\w.]+", q))
+    domains = {i.split(".", 1)[0] for i, _ in roster}
+    picked = [(i, d) for i, d in roster if i in words] or [(i, d) for i, d in roster if i.split(".", 1)[0] in words]
+    if not picked and words - ROSTER_WORDS:  # "all", "none", "agents": the overview
+        by_name = [(i, d) for i, d in roster if any(_stem_match(i.split(".", 1)[-1], w) for w in words)]
+        in_text = [(i, d) for i, d in roster if re.search(rf"\b{re.escape(q)}\b", d.casefold())]
+        picked = list(dict.fromkeys(by_name + in_text))
+    if picked:
+        return "\n".join(f"- {i}: {d}" for i, d in picked)
+    lines = []
+    for domain in sorted(domains):
+        members = [(i, d) for i, d in roster if i.split(".", 1)[0] == domain]
+        lines.append(f"{domain} ({len(members)} agents):")
+        lines += [f"- {i}: {summary_of(d)}" for i, d in members]
+    return "\n".join(lines)
+
+
+def _stem_match(name: str, word: str) -> bool:
+    """Whether a query word is an agent's name or a form of it ("proofreading" for proofread, "translation")."""
+    shared = len(os.path.commonprefix([name, word]))
+    return shared == len(name) == len(word) or shared >= min(len(name), 7) >= 5
+
+
 def _list_agents(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
-        q = query.casefold().strip()
-        rows = [f"- {i}: {d}" for i, d in deps.roster if not q or q in i or q in d.casefold()]
-        return "\n".join(rows) or "\n".join(f"- {i}: {d}" for i, d in deps.roster)
+        return roster_text(deps.roster, query)
 
-    return NovaTool("list_agents", "List Nova's agents and scopes (input: optional filter word).", run)
+    return NovaTool(
+        "list_agents",
+        "List Nova's agents by domain with a line each, or in full the ones named (input: agent ids, a domain, or"
+        " nothing for all).",
+        run,
+    )
 
 
 def _explain_route(deps: ToolDeps) -> NovaTool:
