@@ -136,15 +136,23 @@ async def _reviews(rt: NovaRuntime, args: argparse.Namespace, console: Console) 
             console.print(f"Thread {args.thread} is not waiting for a review (status: {outcome.status}).")
             return 1
         for pending in outcome.interrupts:
-            show_request(pending["value"], console)
+            show_request(pending["value"], console, thread=args.thread)
         return 0
     decision = decision_of(args)
     outcome = await threads.decide(args.thread, user, decision, on_update=None if args.json else print_step(console))
     return report(outcome, console, as_json=args.json, progress_shown=True)
 
 
-def show_request(value: Any, console: Console) -> None:
-    """Print a gate's request: description, arguments, and any diff with syntax colour."""
+COMMAND_OF = {  # a gate's allowed decisions (agent-inbox names) as the commands that make them
+    "accept": "nova reviews approve THREAD",
+    "edit": "nova reviews edit THREAD --diff F|--text F|--args JSON",
+    "respond": "nova reviews reject THREAD --comment '...'",
+    "ignore": "nova reviews ignore THREAD",
+}
+
+
+def show_request(value: Any, console: Console, thread: str = "THREAD") -> None:
+    """Print a gate's request: description, arguments, any diff with syntax colour, and the commands to decide."""
     if not isinstance(value, dict) or "action_request" not in value:
         console.print(str(value))
         return
@@ -152,10 +160,13 @@ def show_request(value: Any, console: Console) -> None:
     console.print(f"[bold]{escape(str(request.get('action')))}[/bold]: {escape(str(value.get('description', '')))}")
     allowed = [k.removeprefix("allow_") for k, v in (value.get("config") or {}).items() if v]
     for key, arg in (request.get("args") or {}).items():
+        if arg in ("", None, [], {}):  # an optional input left out (issue_fix's target on the default project)
+            continue
         if key == "diff" and isinstance(arg, str):
             console.print(Syntax(arg, "diff", theme="ansi_dark", background_color="default", word_wrap=True))
         elif isinstance(arg, str):
             console.print(f"[dim]{escape(key)}:[/dim] {escape(arg)}")
         else:
             console.print(f"[dim]{escape(key)}:[/dim] {escape(json.dumps(arg, default=str)[:2000])}")
-    console.print(f"[dim]decisions: {', '.join(allowed)} (nova reviews approve|edit|reject|ignore THREAD)[/dim]")
+    commands = [COMMAND_OF[d].replace("THREAD", thread) for d in allowed if d in COMMAND_OF]
+    console.print(f"[dim]next: {escape(' | '.join(commands))}[/dim]")

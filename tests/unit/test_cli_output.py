@@ -18,16 +18,20 @@ def test_a_review_shows_bracketed_text_and_long_diff_lines_whole() -> None:
                 "args": {
                     "diff": f"--- a/v.py\n+++ b/v.py\n@@ -1 +1 @@\n-x\n+{long_line}\n",
                     "rationale": "type it as list[int]; [bold] is not a style here, nor is [/b]",
+                    "target": "",
                 },
             },
-            "config": {"allow_accept": True},
+            "config": {"allow_accept": True, "allow_edit": False, "allow_respond": True},
         },
         console,
+        thread="t-1",
     )
     out = " ".join(console.export_text().split())  # lines wrap at 60 columns
     assert "Fix proposal for issue #7 [/path] (mechanical diff)" in out
+    assert "target" not in out  # an input left empty is not shown
     assert "type it as list[int]; [bold] is not a style here, nor is [/b]" in out
     assert "".join(long_line.split()) in "".join(out.split())  # the diff line is wrapped, not cut at 60 columns
+    assert "next: nova reviews approve t-1 | nova reviews reject t-1 --comment '...'" in out  # no edit here
 
 
 def test_chat_prints_what_nova_added_after_the_streamed_reply_and_nothing_twice() -> None:
