@@ -87,7 +87,7 @@ def tool_agent_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps)
     builder.add_node("run_tool", make_run_tool(card, bound))
     builder.add_node("respond", make_respond(card, models, tool_results_key="tool_results"), retry_policy=MODEL_RETRY)
     if card.preload:
-        builder.add_node("preload_tools", make_preload_tools(card, bound))
+        builder.add_node("preload_tools", make_preload_tools(card, build_tools(card.preload, tools)))
         builder.add_edge(START, "preload_tools")
         builder.add_edge("preload_tools", "choose_tool")
     else:

@@ -107,7 +107,7 @@ def load_registry(
         if card.id in cards:
             problems.append(CardProblem(path, "id", f"duplicate id {card.id!r}, also in {cards[card.id][0]}"))
         if tools is not None:
-            for tool in card.tools:
+            for tool in dict.fromkeys((*card.tools, *card.preload)):
                 if tool not in tools:
                     problems.append(
                         CardProblem(path, "tools", f"unknown tool {tool!r} (known: {', '.join(sorted(tools))})")

@@ -86,6 +86,11 @@ def latest_request(messages: Sequence[AnyMessage]) -> str:
     return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
 
 
+def _latest_request_index(messages: Sequence[AnyMessage]) -> int:
+    """Return the newest human message's position (0 when there is none)."""
+    return next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), 0)
+
+
 def system_prompt_for(card: AgentCard, recalled: Sequence[MemoryRef], summary: str | None = None) -> str:
     """Compose the specialist's system prompt from its card, the recalled memories and the thread summary."""
     prompt = SPECIALIST_FRAME.format(
@@ -257,11 +262,19 @@ def tool_input(tool: str, text: str) -> str:
     return match.group(2) if match else text
 
 
-async def call_tool(card: AgentCard, tool: NovaTool, text: str, runtime: Runtime[Context]) -> ToolResult:
-    """Run one tool with the run's user and thread injected; a failure is reported to the model, not raised."""
+async def call_tool(
+    card: AgentCard, tool: NovaTool, text: str, runtime: Runtime[Context], messages: Sequence[AnyMessage] = ()
+) -> ToolResult:
+    """Run one tool with the run's user, thread and messages injected; a failure is reported to the model."""
     text = tool_input(tool.name, text)
     thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
-    call = ToolCall(user_id=runtime.context.user_id, thread_id=thread_id, agent_id=card.id)
+    call = ToolCall(
+        user_id=runtime.context.user_id,
+        thread_id=thread_id,
+        agent_id=card.id,
+        request=latest_request(messages),
+        conversation="\n".join(m.text for m in messages[: _latest_request_index(messages)]),
+    )
     try:
         output = await tool.run(text, call)
     except Exception as exc:
@@ -276,7 +289,7 @@ def make_run_tool(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., A
     async def run_tool(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Run the chosen tool and record its output."""
         pick = state["next_tool"]
-        result = await call_tool(card, by_name[pick["tool"]], pick["input"], runtime)
+        result = await call_tool(card, by_name[pick["tool"]], pick["input"], runtime, state["messages"])
         return {"tool_results": [result], "next_tool": None}  # the state's reducer appends
 
     return run_tool
@@ -293,7 +306,8 @@ def make_preload_tools(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[.
     async def preload_tools(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Run each preload tool with the latest request as its input."""
         text = latest_request(state["messages"])
-        return {"tool_results": [await call_tool(card, by_name[name], text, runtime) for name in card.preload]}
+        messages = state["messages"]
+        return {"tool_results": [await call_tool(card, by_name[n], text, runtime, messages) for n in card.preload]}
 
     return preload_tools
 

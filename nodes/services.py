@@ -98,6 +98,10 @@ class WorkPort(Protocol):
         """Return the user's threads waiting at a review gate, newest first."""
         ...
 
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
+        """Answer a thread's pending gate with an agent-inbox decision and run it on; return the outcome."""
+        ...
+
 
 class NullWork:
     """No graph threads in this process."""
@@ -109,6 +113,10 @@ class NullWork:
     async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
         """Return nothing."""
         return []
+
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
+        """Refuse: there is no gate to answer."""
+        raise RuntimeError(f"thread {thread_id} is not available in this process")
 
 
 class ErpPort(Protocol):

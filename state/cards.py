@@ -36,7 +36,8 @@ class AgentCard(BaseModel):
     max_steps: int = Field(default=6, ge=1, le=20)
     pipeline: str | None = None
     small_talk: bool = False  # takes greetings, thanks and acknowledgements without scoring (one card at most)
-    # tool_agent: tools run with the request as input before the model's first choice, their results in view
+    # tool_agent: tools run with the request as input before the model's first choice, their results in view; one
+    # not also in `tools` is never the model's to pick (decide_review acts on the owner's words, once)
     preload: tuple[str, ...] = ()
     # tool_agent: the answer must rest on a result of this tool; without one Nova says so instead of asking the
     # model, which would guess (erp.query: no number without a query that ran)
@@ -64,10 +65,8 @@ class AgentCard(BaseModel):
         return cleaned
 
     @model_validator(mode="after")
-    def _preload_is_a_tool(self) -> AgentCard:
-        if unknown := [t for t in self.preload if t not in self.tools]:
-            raise ValueError(f"preload names tools the card does not have: {unknown}")
-        if self.grounded_by is not None and self.grounded_by not in self.tools:
+    def _grounded_by_a_tool(self) -> AgentCard:
+        if self.grounded_by is not None and self.grounded_by not in (*self.tools, *self.preload):
             raise ValueError(f"grounded_by names a tool the card does not have: {self.grounded_by!r}")
         return self
 

@@ -33,6 +33,7 @@ class ScriptedModel(BaseChatModel):
     _failures: deque[BaseException] = PrivateAttr()
     _last: str = PrivateAttr(default="ok")
     _seen: list[list[BaseMessage]] = PrivateAttr()
+    _chose: list[Any] = PrivateAttr()  # the prompts of structured calls (a tool agent's choices)
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class ScriptedModel(BaseChatModel):
         self._structured = deque(structured)
         self._failures = deque(fail_first)
         self._seen = []
+        self._chose = []
 
     @property
     def _llm_type(self) -> str:
@@ -55,6 +57,10 @@ class ScriptedModel(BaseChatModel):
     @property
     def seen(self) -> list[list[BaseMessage]]:
         return self._seen
+
+    @property
+    def chose(self) -> list[Any]:
+        return self._chose
 
     def _next_text(self, messages: list[BaseMessage]) -> str:
         self.calls += 1
@@ -123,8 +129,9 @@ class ScriptedModel(BaseChatModel):
         return self
 
     def with_structured_output(self, schema: Any, **kwargs: Any) -> Runnable[Any, Any]:  # type: ignore[override]
-        def pop(_: Any) -> Any:
+        def pop(prompt: Any) -> Any:
             self.calls += 1
+            self._chose.append(prompt)
             if self._failures:
                 raise self._failures.popleft()
             if not self._structured:

