@@ -201,9 +201,13 @@ def _list_reviews(deps: ToolDeps) -> NovaTool:
 VERBS: dict[str, re.Pattern[str]] = {
     "accept": re.compile(r"\b(approve[sd]?|accept(?:ed)?|lgtm|sign(?:ed)? off|go ahead with)\b", re.I),
     "respond": re.compile(r"\b(reject(?:ed)?|decline[sd]?|redraft|send (?:\w+ )?back|respond to)\b", re.I),
-    "ignore": re.compile(r"\b(ignore[sd]?|dismiss(?:ed)?|drop)\b", re.I),
+    "ignore": re.compile(r"\b(ignore[sd]?|dismiss(?:ed)?)\b", re.I),
 }
-NEGATION_RE = re.compile(r"\b(don'?t|do not|not|never|wait|hold off|before)\b", re.I)
+NEGATION_RE = re.compile(  # before the verb, these make it a refusal, a condition or a delay, not a decision
+    r"\b(don'?t|do not|doesn'?t|can'?t|cannot|won'?t|wouldn'?t|shouldn'?t|not|never|no"
+    r"|wait|hold off|before|if|unless)\b",
+    re.I,
+)
 REF_RE = re.compile(r"\b(?=[0-9a-f-]*\d)[0-9a-f][0-9a-f-]{5,}\b", re.I)  # an id prefix has a digit: not "facade"
 ASIDE_RE = re.compile(  # "reject [it|the fix proposal] [because|:] <reason>": what comes before the reason
     r"^[\s:,;.\-–—]*(?:(?:it|this|that|the (?:fix |refactor |client )?(?:proposal|review|draft|update|one|fix))\b)?"

@@ -106,6 +106,9 @@ def test_a_decision_is_read_from_the_owners_words(message: str, thread: str, dec
         ("approve abc123", SHOWN, "matches none"),
         ("reject it", SHOWN, "needs its reason"),
         ("approve the facade fix", "", "say which review"),  # a hex-looking word is not an id
+        ("I can't accept this, reject it because it leaks", SHOWN, "asks or holds off"),
+        ("if the tests pass, approve it", SHOWN, "asks or holds off"),
+        ("drop the raw join and then it is fine", SHOWN, "no approve, reject or ignore"),
     ],
 )
 def test_anything_less_than_a_clear_decision_decides_nothing(message: str, shown: str, refusal: str) -> None:
