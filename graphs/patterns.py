@@ -24,6 +24,7 @@ from nodes.agents import (
     make_respond,
     make_run_tool,
     route_after_choose_tool,
+    route_after_preload,
 )
 from nodes.models import ModelLoader, is_transient
 from nodes.pipeline_agent import make_start_pipeline_run
@@ -89,7 +90,10 @@ def tool_agent_pattern(card: AgentCard, *, models: ModelLoader, tools: ToolDeps)
     if card.preload:
         builder.add_node("preload_tools", make_preload_tools(card, build_tools(card.preload, tools)))
         builder.add_edge(START, "preload_tools")
-        builder.add_edge("preload_tools", "choose_tool")
+        if card.answer_from:
+            builder.add_conditional_edges("preload_tools", route_after_preload, ["choose_tool", END])
+        else:
+            builder.add_edge("preload_tools", "choose_tool")
     else:
         builder.add_edge(START, "choose_tool")
     builder.add_conditional_edges("choose_tool", route_after_choose_tool, ["run_tool", "respond"])

@@ -304,12 +304,24 @@ def make_preload_tools(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[.
     by_name = {t.name: t for t in tools}
 
     async def preload_tools(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
-        """Run each preload tool with the latest request as its input."""
+        """Run each preload tool with the latest request as its input; answer with `answer_from`'s outputs."""
         text = latest_request(state["messages"])
         messages = state["messages"]
-        return {"tool_results": [await call_tool(card, by_name[n], text, runtime, messages) for n in card.preload]}
+        results = [await call_tool(card, by_name[n], text, runtime, messages) for n in card.preload]
+        said = [r["output"].strip() for r in results if r["tool"] in card.answer_from and r["output"].strip()]
+        if not said:
+            return {"tool_results": results}
+        reply = AIMessage(
+            content="\n\n".join(said), name=card.id.replace(".", "_"), response_metadata={"agent": card.id}
+        )
+        return {"tool_results": results, "messages": [reply], "active_agent": card.id}
 
     return preload_tools
+
+
+async def route_after_preload(state: dict[str, Any]) -> Literal["choose_tool", "__end__"]:
+    """End the turn when the preload answered it (`answer_from`), else let the model choose."""
+    return "__end__" if isinstance(state["messages"][-1], AIMessage) else "choose_tool"  # the request is last
 
 
 async def route_after_choose_tool(state: dict[str, Any]) -> Literal["run_tool", "respond"]:

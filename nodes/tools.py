@@ -245,7 +245,7 @@ def read_decision(message: str, pending: Mapping[str, str], shown: str = "") -> 
     text = message.strip()
     verbs = sorted(((m.start(), kind, m) for kind, rx in VERBS.items() if (m := rx.search(text))), key=lambda v: v[0])
     if not verbs:
-        return ReviewDecision(refusal="no approve, reject or ignore in your message")
+        return ReviewDecision()  # not a decision at all ("what is waiting?"): nothing to say
     _, kind, verb = verbs[0]  # later verbs belong to a rejection's reason
     if text.endswith("?") or NEGATION_RE.search(text[: verb.start()]):
         return ReviewDecision(refusal="your message asks or holds off rather than decides")
@@ -291,14 +291,14 @@ def _decide_review(deps: ToolDeps) -> NovaTool:
         titles = {str(p["thread_id"]): str(p.get("title", "")) for p in pending}
         read = read_decision(call.request, titles, call.conversation)
         if read.thread_id is None or read.decision is None:
-            return f"Nothing decided: {read.refusal}."
+            return f"Nothing decided: {read.refusal}." if read.refusal else ""
         outcome = await deps.services.work.decide(call.user_id, read.thread_id, dict(read.decision))
         return decided(str(read.decision["type"]), read.thread_id, titles[read.thread_id], outcome)
 
     return NovaTool(
         "decide_review",
         "Carry out the approve, reject (with the reason) or ignore that the owner's own message states on one"
-        " paused review; the owner's words decide, never this input.",
+        " paused review; the owner's words decide, never this input. Says nothing when the message decides nothing.",
         run,
     )
 

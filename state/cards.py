@@ -39,6 +39,9 @@ class AgentCard(BaseModel):
     # tool_agent: tools run with the request as input before the model's first choice, their results in view; one
     # not also in `tools` is never the model's to pick (decide_review acts on the owner's words, once)
     preload: tuple[str, ...] = ()
+    # tool_agent: preload tools whose outputs, when any is non-empty, are the whole answer, as the tools gave them
+    # (no model call): what a tool did is said as it did it (orchestration.reviews: decide_review, list_reviews)
+    answer_from: tuple[str, ...] = ()
     # tool_agent: the answer must rest on a result of this tool; without one Nova says so instead of asking the
     # model, which would guess (erp.query: no number without a query that ran)
     grounded_by: str | None = None
@@ -66,6 +69,8 @@ class AgentCard(BaseModel):
 
     @model_validator(mode="after")
     def _grounded_by_a_tool(self) -> AgentCard:
+        if unknown := [t for t in self.answer_from if t not in self.preload]:
+            raise ValueError(f"answer_from names tools the card does not preload: {unknown}")
         if self.grounded_by is not None and self.grounded_by not in (*self.tools, *self.preload):
             raise ValueError(f"grounded_by names a tool the card does not have: {self.grounded_by!r}")
         return self

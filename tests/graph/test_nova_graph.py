@@ -391,22 +391,47 @@ class ReviewQueue:
         return {"thread_id": thread_id, "interrupts": [], "error": None, "values": {"result": "issue-102.patch"}}
 
 
-async def test_a_review_is_decided_by_the_owners_words_once_and_never_by_the_model(make_graph: Any) -> None:
+async def test_a_review_is_decided_by_the_owners_words_and_said_as_the_tool_said_it(make_graph: Any) -> None:
     fix = "dc2c4715-0b84-4220-8c16-0e2cfd931ce8"
     queue = ReviewQueue(fix)
-    model = ScriptedModel(
-        [f"Waiting: {fix} (issue_fix issue=102).", "Approved the fix for issue 102."],
-        # The model tries to act on its own: decide_review is not a tool it can pick, so it falls back.
-        structured=[ANSWER_NOW, {"tool": "decide_review", "input": f"approve {fix}"}, ANSWER_NOW],
-    )
+    model = ScriptedModel(["(not asked)"], structured=[{"tool": "decide_review", "input": f"approve {fix}"}])
     graph = make_graph(model, Services(**{**vars(Services.null()), "work": queue}))
     config = cfg()
     out = await turn(graph, config, "@orchestration.reviews what is waiting for my review")
-    assert queue.decided == [], "a question decides nothing, whatever the model picks"
-    assert fix in out["messages"][-1].text
+    assert queue.decided == [], "a question decides nothing"
+    listed = f"- {fix} [pipeline] apply_patch: issue_fix issue=102"
+    assert out["messages"][-1].text.startswith(listed), "the list as list_reviews gave it"
     out = await turn(graph, config, "@orchestration.reviews approve it")
     assert queue.decided == [(fix, {"type": "accept"})]
-    system = model.seen[-1][0].content
-    assert f"Approved: {fix} (issue_fix issue=102). Finished; result: issue-102.patch" in system
-    choosing = model.chose[-1][0].content
-    assert "- list_reviews:" in choosing and "- decide_review:" not in choosing, "not a tool the model may pick"
+    assert out["messages"][-1].text == (
+        f"Approved: {fix} (issue_fix issue=102). Finished; result: issue-102.patch\n\n"
+        "Nothing is waiting for your review."
+    )
+    assert out["route"].chosen == "orchestration.reviews"
+    assert model.calls == 0 and model.seen == [], "the model neither picked a tool nor wrote the answer"
+
+
+async def test_without_a_result_to_answer_from_the_model_answers() -> None:
+    """An answer_from tool that says nothing (no decision in the message) leaves the turn to the model."""
+    from graphs.patterns import tool_agent_pattern
+    from nodes.models import StaticModels
+    from nodes.tools import ToolDeps
+    from state.cards import AgentCard
+
+    card = AgentCard(
+        id="orchestration.inbox",
+        description="Decides reviews from the owner's words.",
+        examples=("approve it",),
+        pattern="tool_agent",
+        tools=("list_agents",),
+        preload=("decide_review",),
+        answer_from=("decide_review",),
+    )
+    model = ScriptedModel(["Nothing is decided here."], structured=[ANSWER_NOW])
+    deps = ToolDeps(Services(**{**vars(Services.null()), "work": ReviewQueue("dc2c4715-0b84")}), ())
+    agent = tool_agent_pattern(card, models=StaticModels(model), tools=deps).node
+    state = {"messages": [HumanMessage("what is waiting?")], "recalled": [], "summary": None}
+    out = await agent.ainvoke(state, {"configurable": {"thread_id": "t"}}, context=Context())
+    assert out["messages"][-1].text == "Nothing is decided here." and len(model.chose) == len(model.seen) == 1
+    with pytest.raises(ValueError, match="answer_from names tools the card does not preload"):
+        AgentCard(**{**card.model_dump(), "preload": (), "answer_from": ("decide_review",)})

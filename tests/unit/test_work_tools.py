@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from nodes.services import Services, TurnRef
-from nodes.tools import ToolCall, ToolDeps, build_tools, read_decision
+from nodes.tools import ReviewDecision, ToolCall, ToolDeps, build_tools, read_decision
 
 
 class FakeWork:
@@ -98,7 +98,6 @@ def test_a_decision_is_read_from_the_owners_words(message: str, thread: str, dec
 @pytest.mark.parametrize(
     ("message", "shown", "refusal"),
     [
-        ("what is waiting for my review", SHOWN, "no approve, reject or ignore"),
         ("should I approve it?", SHOWN, "asks or holds off"),
         ("don't approve it yet", SHOWN, "asks or holds off"),
         ("wait, before you approve, show me the diff", SHOWN, "asks or holds off"),
@@ -108,12 +107,16 @@ def test_a_decision_is_read_from_the_owners_words(message: str, thread: str, dec
         ("approve the facade fix", "", "say which review"),  # a hex-looking word is not an id
         ("I can't accept this, reject it because it leaks", SHOWN, "asks or holds off"),
         ("if the tests pass, approve it", SHOWN, "asks or holds off"),
-        ("drop the raw join and then it is fine", SHOWN, "no approve, reject or ignore"),
     ],
 )
 def test_anything_less_than_a_clear_decision_decides_nothing(message: str, shown: str, refusal: str) -> None:
     read = read_decision(message, PENDING, shown)
     assert read.thread_id is None and read.decision is None and refusal in read.refusal
+
+
+@pytest.mark.parametrize("message", ["what is waiting for my review", "drop the raw join and then it is fine"])
+def test_a_message_without_a_decision_has_nothing_to_say(message: str) -> None:
+    assert read_decision(message, PENDING, SHOWN) == ReviewDecision()
 
 
 def test_it_is_never_the_next_review_in_the_queue() -> None:
@@ -130,7 +133,7 @@ async def test_decide_review_acts_on_the_owners_message_not_on_its_input() -> No
     work = FakeWork({}, pending)
     tool = tools_with(work)["decide_review"]
     asked = ToolCall("alice", "t1", "orchestration.reviews", request="show me the review queue", conversation=SHOWN)
-    assert (await tool.run(f"approve {UPDATE}", asked)).startswith("Nothing decided: no approve, reject or ignore")
+    assert await tool.run(f"approve {UPDATE}", asked) == "", "the model's input decides nothing"
     assert work.decided == []
     said = ToolCall("alice", "t1", "orchestration.reviews", request="approve it", conversation=SHOWN)
     out = await tool.run("", said)
