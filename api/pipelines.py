@@ -182,14 +182,20 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+STEP_MARKS = {
+    "done": "[green]✓[/green]",
+    "skipped": "[dim]–[/dim]",
+    "decided": "[cyan]◆[/cyan]",
+    "refused": "[yellow]↺[/yellow]",  # a tool step's refusal sent the run back to redraft (on_refused)
+}
+
+
 def print_step(console: Console) -> Callable[[str, dict[str, Any]], None]:
     """Return a progress printer: one line per step as it completes."""
 
     def show(node: str, update: dict[str, Any]) -> None:
         for record in update.get("steps") or []:
-            mark = {"done": "[green]✓[/green]", "skipped": "[dim]–[/dim]", "decided": "[cyan]◆[/cyan]"}[
-                record["status"]
-            ]
+            mark = STEP_MARKS[record["status"]]
             console.print(f"{mark} {record['step']} [dim]({record['ms']:.0f} ms)[/dim] {escape(record['summary'])}")
 
     return show

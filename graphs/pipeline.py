@@ -9,7 +9,7 @@ thread again (`nova pipeline resume`) re-runs only the failed step onwards.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,19 @@ def _route_after_review(spec: PipelineSpec, index: int) -> Callable[[PipelineSta
     return route_after_review
 
 
+def _route_after_refusal(spec: PipelineSpec, index: int) -> Callable[[PipelineState], Awaitable[str]]:
+    step = spec.steps[index]
+    assert step.on_refused is not None
+    onward = node_name(spec.name, spec.steps[index + 1].id) if index + 1 < len(spec.steps) else FINISH
+    redraft = node_name(spec.name, step.on_refused.redraft_from)
+
+    async def route_after_refusal(state: PipelineState) -> str:
+        output = (state.get("outputs") or {}).get(step.id)
+        return redraft if isinstance(output, Mapping) and "refused" in output else onward
+
+    return route_after_refusal
+
+
 def build_pipeline_graph(
     specs: Mapping[str, PipelineSpec],
     *,
@@ -142,6 +155,9 @@ def build_pipeline_graph(
             if step.kind == "review":
                 targets = {node_name(spec.name, s.id) for s in spec.steps} | {FINISH}
                 builder.add_conditional_edges(name, _route_after_review(spec, i), sorted(targets))
+            elif step.on_refused is not None:
+                targets = {node_name(spec.name, s.id) for s in spec.steps} | {FINISH}
+                builder.add_conditional_edges(name, _route_after_refusal(spec, i), sorted(targets))
             elif i + 1 < len(spec.steps):
                 builder.add_edge(name, node_name(spec.name, spec.steps[i + 1].id))
             else:

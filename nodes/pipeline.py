@@ -131,7 +131,9 @@ def condition_holds(when: str | None, state: Mapping[str, Any]) -> bool:
     return not held if match["neg"] else held
 
 
-def _record(step: StepSpec, status: Literal["done", "skipped", "decided"], summary: str, started: float) -> StepRecord:
+def _record(
+    step: StepSpec, status: Literal["done", "skipped", "decided", "refused"], summary: str, started: float
+) -> StepRecord:
     return {
         "step": step.id,
         "status": status,
@@ -228,6 +230,17 @@ def make_tool_step(step: StepSpec, tool: PipelineTool) -> NodeFn:
             output = await asyncio.wait_for(tool(inputs, call), timeout=step.timeout_s)
         except TimeoutError:
             raise TimeoutError(f"tool {step.tool} did not finish within {step.timeout_s:g} s") from None
+        except StepRefused as exc:
+            redo = step.on_refused
+            earlier = (state.get("outputs") or {}).get(step.id) or {}
+            refusals = int(earlier.get("refusals", 0)) if isinstance(earlier, Mapping) else 0
+            if redo is None or refusals >= redo.max_redrafts:
+                raise
+            summary = f"refused: {exc}; back to {redo.redraft_from} with the reason"
+            return {
+                "outputs": {step.id: {"refused": str(exc), "refusals": refusals + 1}},
+                "steps": [_record(step, "refused", summary, started)],
+            }
         return {"outputs": {step.id: output}, "steps": [_record(step, "done", _summary(output), started)]}
 
     run_tool_step.__name__ = step.id

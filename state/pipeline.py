@@ -93,6 +93,19 @@ class ReviewSpec(BaseModel):
     max_redrafts: int = Field(default=1, ge=0, le=5)
 
 
+class RedraftSpec(BaseModel):
+    """A tool step's answer to a refusal (StepRefused): back to an earlier agent step with the reason, N times.
+
+    The agent step's prompt reads the reason as `{steps.STEP.refused?}`; once the redrafts are used up, the
+    refusal stops the run as any other would.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    redraft_from: str
+    max_redrafts: int = Field(default=1, ge=1, le=5)
+
+
 class StepSpec(BaseModel):
     """One step: an agent call, a tool call or a review gate."""
 
@@ -109,6 +122,7 @@ class StepSpec(BaseModel):
     retry: RetrySpec = RetrySpec()
     timeout_s: float = Field(default=120.0, gt=0.0, le=3600.0)
     review: ReviewSpec | None = None
+    on_refused: RedraftSpec | None = None
 
     @field_validator("id")
     @classmethod
@@ -139,6 +153,8 @@ class StepSpec(BaseModel):
             raise ValueError(f"step {self.id}: a review step needs a [steps.review] table")
         if self.kind != "review" and self.review is not None:
             raise ValueError(f"step {self.id}: only review steps take `review`")
+        if self.kind != "tool" and self.on_refused is not None:
+            raise ValueError(f"step {self.id}: only tool steps take `on_refused`")
         return self
 
     def templates(self) -> list[str]:
@@ -184,6 +200,10 @@ class PipelineSpec(BaseModel):
                 self._check_ref(ref, arg_names, every if optional else seen, f"step {step.id}")
             if step.review and step.review.redraft_from and step.review.redraft_from not in seen:
                 raise ValueError(f"step {step.id}: redraft_from {step.review.redraft_from!r} is not an earlier step")
+            if step.on_refused and step.on_refused.redraft_from not in seen:
+                raise ValueError(
+                    f"step {step.id}: on_refused.redraft_from {step.on_refused.redraft_from!r} is not an earlier step"
+                )
             seen.append(step.id)
         for ref, _ in references(self.result) or [(self.result, False)]:
             self._check_ref(ref, arg_names, seen, "result")
@@ -213,7 +233,7 @@ class StepRecord(TypedDict):
     """What happened at one step, for progress, status and failure reports."""
 
     step: str
-    status: Literal["done", "skipped", "decided"]
+    status: Literal["done", "skipped", "decided", "refused"]
     summary: str
     ms: float
 

@@ -257,6 +257,50 @@ async def test_issue_fix_without_an_applicable_diff_fails_at_check_patch(issue_f
     state = await graph.aget_state(config)
     assert state.next == ("issue_fix.check_patch",)
     assert {"read_issue", "gather_context", "mechanical_fix", "draft_fix"} <= set(state.values["outputs"])
+    assert [s["step"] for s in state.values["steps"]].count("draft_fix") == 2, "one redraft, then the run stops"
+
+
+BAD_DIFF = """Scope the monthly report.
+```diff
+--- a/orders/reports.py
++++ b/orders/reports.py
+@@ -10,3 +10,3 @@
+-    WHERE o.status = 'sent'
++    WHERE o.status = 'sent' AND o.branch_id = %s
+     GROUP BY 1 ORDER BY 1
+```"""
+GOOD_DIFF = """Scope the monthly report to the branch.
+```diff
+--- a/orders/reports.py
++++ b/orders/reports.py
+@@ -9,3 +9,3 @@
+     FROM orders_order o JOIN orders_orderline l ON l.order_id = o.id
+-    WHERE o.status = 'shipped'
++    WHERE o.status = 'shipped' AND o.tenant_id = %s AND o.branch_id = %s
+     GROUP BY 1 ORDER BY 1
+```"""
+
+
+async def test_a_diff_that_does_not_apply_goes_back_to_the_drafter_once_with_gits_reason(
+    tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]
+) -> None:
+    tools = tools_for(tmp_path)
+    model = ScriptedModel([BAD_DIFF, GOOD_DIFF])
+    graph = build_pipeline_graph(
+        load_pipelines(agents=registry.ids, tools=tools), registry=registry, models=StaticModels(model), tools=tools
+    ).compile(checkpointer=saver)
+    config, state = await run_to_gate(graph, issue=103)
+    redraft_prompt = model.seen[-1][-1].content
+    assert "Why the earlier draft's diff could not be applied" in redraft_prompt
+    assert "patch failed: orders/reports.py" in redraft_prompt, "git's own reason reached the drafter"
+    steps = [(s["step"], s["status"]) for s in state.values["steps"]]
+    assert steps[-4:] == [
+        ("draft_fix", "done"),
+        ("check_patch", "refused"),
+        ("draft_fix", "done"),
+        ("check_patch", "done"),
+    ]
+    assert "o.tenant_id = %s AND o.branch_id = %s" in state.interrupts[0].value["action_request"]["args"]["diff"]
 
 
 async def test_an_issue_described_in_chat_reaches_review_with_the_models_it_names(
