@@ -183,6 +183,14 @@ def _memory_curate(deps: ToolDeps) -> NovaTool:
     )
 
 
+def short_ref(thread_id: str) -> str:
+    """Return the first 8 characters of an id, or more until one is a digit (REF_RE's sign of an id)."""
+    cut = 8
+    while cut < len(thread_id) and not any(c.isdigit() for c in thread_id[:cut]):
+        cut += 1
+    return thread_id[:cut]
+
+
 def _list_reviews(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
         items = await deps.services.work.pending_reviews(call.user_id)
@@ -193,7 +201,11 @@ def _list_reviews(deps: ToolDeps) -> NovaTool:
             value = item["interrupts"][0]["value"] if item.get("interrupts") else {}
             action = value.get("action_request", {}).get("action", "?") if isinstance(value, dict) else "question"
             lines.append(f"- {item['thread_id']} [{item.get('graph_id')}] {action}: {item.get('title', '')}")
-        return "\n".join(lines) + "\nAct with `nova reviews show|approve|edit|reject THREAD` or the Reviews page."
+        first = short_ref(str(items[0]["thread_id"]))
+        return "\n".join(lines) + (
+            f"\nSay here 'approve {first}', 'reject {first} because ...' or 'ignore {first}' (a review by the first"
+            " characters of its id); see the diff or edit it with `nova reviews show|edit THREAD` or the Reviews page."
+        )
 
     return NovaTool("list_reviews", "List work paused at review gates (input: optional filter word).", run)
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from nodes.services import Services, TurnRef
-from nodes.tools import ReviewDecision, ToolCall, ToolDeps, build_tools, read_decision
+from nodes.tools import ReviewDecision, ToolCall, ToolDeps, build_tools, read_decision, short_ref
 
 
 class FakeWork:
@@ -141,3 +141,11 @@ async def test_decide_review_acts_on_the_owners_message_not_on_its_input() -> No
     assert out == f"Approved: {FIX} (issue_fix issue=102). Finished; result: /out/fix.patch"
     assert (await tool.run("", said)).startswith("Nothing decided"), "said again, the fix is no longer waiting"
     assert len(work.decided) == 1
+
+
+def test_the_short_ref_the_inbox_suggests_is_read_back_as_that_review() -> None:
+    no_digit_head = "abcdefab-cdef-4abc-8def-abcdefabcdef"
+    assert short_ref(FIX) == "dc2c4715" and short_ref(no_digit_head) == "abcdefab-cdef-4"
+    for thread in (FIX, no_digit_head):
+        pending = {thread: "issue_fix issue=9", UPDATE: PENDING[UPDATE]}
+        assert read_decision(f"approve {short_ref(thread)}", pending).thread_id == thread
