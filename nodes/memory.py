@@ -63,7 +63,7 @@ from nodes.memory_rules import (
 from nodes.models import ModelLoader
 from nodes.services import TurnRef
 from nodes.workspace import Workspace, project_pack
-from state.memory import MemoryRef, MemoryTier
+from state.memory import MemoryRef, MemoryTier, Remembered, WriteOutcome
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +311,7 @@ class MemoryStore(MemoryAdmin):
     # ---------------------------------------------------------------- write path
 
     async def observe(self, ref: TurnRef, text: str) -> list[str]:
-        """Extract, triage and store memories from a user message; return one line per candidate."""
+        """Extract, triage and store memories from a user message; return one record line per candidate."""
         if not text.strip():
             return []
         if len(text) > MAX_MESSAGE_CHARS:
@@ -319,10 +319,10 @@ class MemoryStore(MemoryAdmin):
         await self.prepare_user(ref.user_id)
         if self.extractor is self.rules:
             candidates = self.rules.extract_sync(text, context=await self._thread_context(ref, text))
-            return await self._apply_all(ref, candidates)
-        hits = await self.search(ref.user_id, text, limit=8)
-        candidates = await self.extractor.extract(text, [f"{h.subject}: {h.text}" for h in hits])
-        return await self._apply_all(ref, candidates)
+        else:
+            hits = await self.search(ref.user_id, text, limit=8)
+            candidates = await self.extractor.extract(text, [f"{h.subject}: {h.text}" for h in hits])
+        return [o.record for o in await self._apply_all(ref, candidates)]
 
     async def _thread_context(self, ref: TurnRef, text: str) -> str:
         """Return the thread's latest live memory when the message may lean on it ("it's now ...", "she ...").
@@ -340,8 +340,8 @@ class MemoryStore(MemoryAdmin):
             row = await cur.fetchone()
         return str(row["text"]) if row else ""
 
-    async def remember(self, ref: TurnRef, text: str) -> str:
-        """Store an explicit memory (the chat agents' tool) and say what happened."""
+    async def remember(self, ref: TurnRef, text: str) -> Remembered:
+        """Store an explicit memory (the chat agents' tool); return what each statement of it did."""
         body = text.strip()
         if not body:
             raise MemoryInputError("nothing to remember: the text is empty")
@@ -353,9 +353,9 @@ class MemoryStore(MemoryAdmin):
         candidates = self.rules.explicit(body)
         candidates = [replace(c, explicit=True, method="explicit") for c in candidates]
         await self.prepare_user(ref.user_id)
-        return "; ".join(await self._apply_all(ref, candidates))
+        return Remembered(tuple(await self._apply_all(ref, candidates)))
 
-    async def _apply_all(self, ref: TurnRef, candidates: Sequence[Candidate]) -> list[str]:
+    async def _apply_all(self, ref: TurnRef, candidates: Sequence[Candidate]) -> list[WriteOutcome]:
         keep = [c for c in candidates if c.action == "remember" and triage(c).tier is not None]
         vectors = await self.embed_passages([c.text for c in keep])
         by_text = {c.text: vectors[i] for i, c in enumerate(keep)}
@@ -371,11 +371,11 @@ class MemoryStore(MemoryAdmin):
             self._background(self.ensure_index(ref.user_id))
         return out
 
-    async def _write(self, ref: TurnRef, cand: Candidate, vec: np.ndarray[Any, Any] | None) -> str:
+    async def _write(self, ref: TurnRef, cand: Candidate, vec: np.ndarray[Any, Any] | None) -> WriteOutcome:
         decision = triage(cand)
         if decision.tier is None or vec is None:
             await self._event(ref.user_id, None, "refused", decision.reason, ref.thread_id, {"subject": cand.subject})
-            return f"not stored: {decision.reason}"
+            return WriteOutcome("refused", f"not stored: {decision.reason}")
         q = vector_literal(vec)
         async with self.pool.connection() as conn, conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
@@ -394,7 +394,7 @@ class MemoryStore(MemoryAdmin):
                 await self._insert(
                     cur, ref, cand, text, subject, value, namespace, tier, decision.reason, q, decision.confidence
                 )
-                return f"discarded ({decision.reason}): {text}"
+                return WriteOutcome("discarded", f"discarded ({decision.reason}): {text}", text)
             norm = normalise_text(text)
             await cur.execute(
                 f"SELECT id, text, tier FROM memories WHERE user_id = %s AND {LIVE} AND norm = %s LIMIT 1",
@@ -455,8 +455,9 @@ class MemoryStore(MemoryAdmin):
                         {"by": str(new_id)},
                         cur=cur,
                     )
-                olds = "; ".join(r["text"] for r in prior)
-                return f"stored in {tier} as {subject}: {text} (replaces: {olds})"
+                olds = tuple(r["text"] for r in prior)
+                record = f"stored in {tier} as {subject}: {text} (replaces: {'; '.join(olds)})"
+                return WriteOutcome("stored", record, text, olds)
             near = [r for r in await self._nearest(cur, ref.user_id, q, 3) if float(r["sim"]) >= self.near_duplicate]
             near = [
                 r for r in near if r["subject"] == subject or is_free_subject(r["subject"]) or is_free_subject(subject)
@@ -466,7 +467,7 @@ class MemoryStore(MemoryAdmin):
             await self._insert(
                 cur, ref, cand, text, subject, value, namespace, tier, decision.reason, q, decision.confidence
             )
-            return f"stored in {tier} as {subject}: {text}"
+            return WriteOutcome("stored", f"stored in {tier} as {subject}: {text}", text)
 
     def _same_slot(self, rows: Sequence[dict[str, Any]], subject: str) -> list[dict[str, Any]]:
         """Find the memory an open-ended statement replaces: "I prefer light mode" after "I prefer dark mode".
@@ -562,7 +563,7 @@ class MemoryStore(MemoryAdmin):
 
     async def _merge(
         self, cur: Any, ref: TurnRef, row: dict[str, Any], tier: MemoryTier, confidence: float, why: str
-    ) -> str:
+    ) -> WriteOutcome:
         promote = tier == "core" and row["tier"] == "archive"
         await cur.execute(
             "UPDATE memories SET use_count = use_count + 1, last_used_at = now(), updated_at = now(),"
@@ -579,10 +580,12 @@ class MemoryStore(MemoryAdmin):
             # Stored from this very message a moment ago (the turn's memory write runs beside the agent's
             # remember call): to the user it is new, so say so, with what it replaced.
             await cur.execute("SELECT text FROM memories WHERE superseded_by = %s ORDER BY valid_from", (row["id"],))
-            olds = "; ".join(r["text"] for r in await cur.fetchall())
+            olds = tuple(r["text"] for r in await cur.fetchall())
             stored = f"stored in {merged['tier']} as {merged['subject']}: {row['text']}"
-            return f"{stored} (replaces: {olds})" if olds else stored
-        return f"already known ({why}), merged into {str(row['id'])[:8]}: {row['text']}"
+            record = f"{stored} (replaces: {'; '.join(olds)})" if olds else stored
+            return WriteOutcome("stored", record, row["text"], olds)
+        record = f"already known ({why}), merged into {str(row['id'])[:8]}: {row['text']}"
+        return WriteOutcome("known", record, row["text"])
 
     # ---------------------------------------------------------------- forgetting
 
@@ -596,14 +599,14 @@ class MemoryStore(MemoryAdmin):
             await self.discard(user_id, record.id)
             return f"forgotten (recoverable with `nova memory restore {record.id[:8]}`): {record.text}"
         outcome = await self._forget_candidate(user_id, self.rules.forget_query(query), thread_id=None)
-        if outcome.startswith("nothing"):
+        if outcome.kind == "nothing":
             close = [h for h in await self.search(user_id, query, limit=3) if h.score >= self.min_similarity]
             if close:
                 listing = "; ".join(f"{h.id[:8]} {h.text}" for h in close)
-                outcome += f". Closest: {listing} (forget one by its id)"
-        return outcome
+                return f"{outcome.record}. Closest: {listing} (forget one by its id)"
+        return outcome.record
 
-    async def _forget_candidate(self, user_id: str, cand: Candidate, *, thread_id: str | None) -> str:
+    async def _forget_candidate(self, user_id: str, cand: Candidate, *, thread_id: str | None) -> WriteOutcome:
         rows: list[dict[str, Any]] = []
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             if cand.mentions:
@@ -614,10 +617,10 @@ class MemoryStore(MemoryAdmin):
                 )
                 rows = list(await cur.fetchall())
                 if not rows:
-                    return f"nothing retired: no memory mentions {' and '.join(cand.mentions)}"
+                    return WriteOutcome("nothing", f"nothing retired: no memory mentions {' and '.join(cand.mentions)}")
             elif not cand.text:
                 if not thread_id:
-                    return "nothing forgotten: say what to forget"
+                    return WriteOutcome("nothing", "nothing forgotten: say what to forget")
                 await cur.execute(
                     f"SELECT id, text, subject, value FROM memories WHERE user_id = %s AND thread_id = %s AND {LIVE}"
                     " ORDER BY created_at DESC LIMIT 1",
@@ -641,11 +644,14 @@ class MemoryStore(MemoryAdmin):
                     rows = [r]
                     break
         if not rows:
-            return f"nothing forgotten: no memory matches {cand.text!r}" if cand.text else "nothing forgotten"
+            return WriteOutcome(
+                "nothing", f"nothing forgotten: no memory matches {cand.text!r}" if cand.text else "nothing forgotten"
+            )
         reason = "no longer true: " + " and ".join(cand.mentions) if cand.mentions else "forgotten on request"
         for r in rows:
             await self.discard(user_id, str(r["id"]), reason=reason)
-        return "forgotten: " + "; ".join(r["text"] for r in rows)
+        texts = tuple(r["text"] for r in rows)
+        return WriteOutcome("forgotten", "forgotten: " + "; ".join(texts), "; ".join(texts))
 
     # ---------------------------------------------------------------- workspace and index upkeep
 
@@ -682,7 +688,7 @@ class MemoryStore(MemoryAdmin):
             ]
             ref = TurnRef(user_id=user_id, thread_id="", agent_id=None)
             results = await self._apply_all(ref, candidates)
-            written += sum(r.startswith("stored") for r in results)
+            written += sum(r.kind == "stored" for r in results)
         async with self.pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO nova_meta (key, value, updated_at) VALUES (%s, %s, now())"

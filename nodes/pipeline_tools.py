@@ -511,7 +511,7 @@ def store_entries(deps: PipelineToolDeps) -> PipelineTool:
             said = f"remember that {e['statement']}"
             if e.get("topic"):
                 said = f"remember that ({source}, {e['topic']}) {e['statement']}"
-            results.append(await deps.memory.remember(ref, said))
+            results.append(str(await deps.memory.remember(ref, said)))
         return {"stored": len(results), "results": results, "summary": f"stored {len(results)} entr(ies)"}
 
     return run

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from langchain_core.messages import AnyMessage
 
-from state.memory import MemoryRef
+from state.memory import MemoryRef, Remembered, WriteOutcome
 from state.pipeline import PipelineSpec
 from state.routing import RouteDecision
 
@@ -38,8 +38,8 @@ class MemoryPort(Protocol):
         """Search active memories."""
         ...
 
-    async def remember(self, ref: TurnRef, text: str) -> str:
-        """Store an explicit memory and say what happened."""
+    async def remember(self, ref: TurnRef, text: str) -> Remembered:
+        """Store an explicit memory; return what each statement of it did."""
         ...
 
     async def forget(self, user_id: str, query: str) -> str:
@@ -212,9 +212,9 @@ class NullMemory:
         """Return nothing."""
         return []
 
-    async def remember(self, ref: TurnRef, text: str) -> str:
+    async def remember(self, ref: TurnRef, text: str) -> Remembered:
         """Refuse politely."""
-        return "memory is not configured in this process"
+        return Remembered((WriteOutcome("refused", "memory is not configured in this process"),))
 
     async def forget(self, user_id: str, query: str) -> str:
         """Refuse politely."""

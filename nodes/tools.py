@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from nodes.prompts import MEMORY_HITS, memory_line, said_to_user
 from nodes.services import Services, TurnRef
+from state.memory import Remembered
 
 
 @dataclass(frozen=True)
@@ -56,19 +57,21 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
 
 
-def heard(outcome: str) -> str:
+def heard(remembered: Remembered) -> str:
     """Lead a remember outcome with the fact as the user should hear it; the store's record follows.
 
     "stored in archive as client:hartley/renewal: The Hartley & Co contract renews every March." becomes
     "Noted: The Hartley & Co contract renews every March." with the record on the next line: a small model that
-    copies the tool's output into its answer then starts with the fact, not with the bookkeeping.
+    copies the tool's output into its answer then starts with the fact, not with the bookkeeping. A message of
+    several statements, or one that stored nothing, is given as the records.
     """
-    for prefix, said in (("stored in ", "Noted"), ("already known ", "Already noted")):
-        if outcome.startswith(prefix) and ": " in outcome and "; stored in " not in outcome:
-            fact, _, olds = outcome.split(": ", 1)[1].partition(" (replaces: ")
-            replaced = f" That replaces: {said_to_user(olds.removesuffix(')'))}" if olds else ""
-            return f"{said}: {said_to_user(fact)}{replaced}\n(record: {outcome})"
-    return outcome
+    if len(remembered.outcomes) != 1 or remembered.outcomes[0].kind not in ("stored", "known"):
+        return str(remembered)
+    (outcome,) = remembered.outcomes
+    said = "Noted" if outcome.kind == "stored" else "Already noted"
+    olds = "; ".join(outcome.replaces)
+    replaced = f" That replaces: {said_to_user(olds)}" if olds else ""
+    return f"{said}: {said_to_user(outcome.fact)}{replaced}\n(record: {outcome.record})"
 
 
 def _memory_remember(deps: ToolDeps) -> NovaTool:

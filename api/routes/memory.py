@@ -116,11 +116,10 @@ async def remember(memory: MemoryDep, user: UserDep, body: RememberRequest) -> R
     """Remember a statement through the write path (extraction, triage, supersession, duplicates merged)."""
     ref = TurnRef(user_id=user, thread_id=body.thread_id or "", agent_id="http")
     try:
-        outcome = await memory.remember(ref, body.text)
+        remembered = await memory.remember(ref, body.text)
     except MemoryInputError as exc:
         raise _http_error(exc) from None
-    stored = any(part.startswith(("stored", "already known")) for part in outcome.split("; "))
-    return RememberResult(outcome=outcome, stored=stored)
+    return RememberResult(outcome=str(remembered), stored=remembered.stored)
 
 
 @router.get("/subjects/{subject:path}/history", response_model=SubjectHistory)

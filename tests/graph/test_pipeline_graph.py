@@ -17,6 +17,7 @@ from nodes.pipeline import StepCall, StepError
 from nodes.pipeline_tools import PipelineToolDeps, build_pipeline_tools
 from nodes.services import NullMemory
 from state.context import Context
+from state.memory import Remembered, WriteOutcome
 from tests.fakes import ScriptedModel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -334,9 +335,9 @@ class RecordingMemory(NullMemory):
     def __init__(self) -> None:
         self.remembered: list[tuple[str, str]] = []
 
-    async def remember(self, ref: Any, text: str) -> str:
+    async def remember(self, ref: Any, text: str) -> Remembered:
         self.remembered.append((ref.thread_id, text))
-        return f"stored: {text}"
+        return Remembered((WriteOutcome("stored", f"stored: {text}", text),))
 
 
 def graph_with(tmp_path: Path, registry: Registry, model: ScriptedModel, **deps: Any) -> Any:

@@ -96,11 +96,18 @@ async def test_the_agents_remember_call_reports_what_its_own_turn_stored(store: 
     await store.observe(turn(thread="t2"), "actually my accountant is now Daniel Okafor")
     said = await store.remember(turn(thread="t2"), "My accountant is Daniel Okafor.")
     assert (
-        said
+        str(said)
         == "stored in core as user/accountant: My accountant is Daniel Okafor. (replaces: My accountant is Priya Shah.)"
     )
+    ((outcome,),) = [said.outcomes]
+    assert (outcome.kind, outcome.fact, outcome.replaces) == (
+        "stored",
+        "My accountant is Daniel Okafor.",
+        ("My accountant is Priya Shah.",),
+    )
     later = await store.remember(turn(thread="t3"), "My accountant is Daniel Okafor.")
-    assert later.startswith("already known (exact duplicate)")
+    assert str(later).startswith("already known (exact duplicate)") and later.stored
+    assert [o.kind for o in later.outcomes] == ["known"]
     assert [r.text for r in await store.list_memories("u1") if r.subject == "user/accountant"] == [
         "My accountant is Daniel Okafor."
     ]

@@ -8,7 +8,7 @@ from graphs.registry import load_registry
 from nodes.agents import system_prompt_for, tool_input
 from nodes.prompts import said_to_user
 from nodes.tools import heard
-from state.memory import MemoryRef
+from state.memory import MemoryRef, Remembered, WriteOutcome
 
 
 @pytest.mark.parametrize(
@@ -43,28 +43,60 @@ def test_a_specialist_sees_its_memories_said_to_the_user() -> None:
     assert "My accountant" not in prompt
 
 
+HARTLEY = "The Hartley & Co support contract renews every March."
+DANIEL = "My accountant is Daniel Okafor."
+
+
 @pytest.mark.parametrize(
-    ("outcome", "first_line"),
+    ("outcomes", "first_line"),
     [
         (
-            "stored in archive as client:hartley/renewal: The Hartley & Co support contract renews every March.",
-            "Noted: The Hartley & Co support contract renews every March.",
+            [WriteOutcome("stored", f"stored in archive as client:hartley/renewal: {HARTLEY}", HARTLEY)],
+            f"Noted: {HARTLEY}",
         ),
         (
-            "stored in core as user/accountant: My accountant is Daniel Okafor. (replaces: My accountant is Priya.)",
+            [
+                WriteOutcome(
+                    "stored",
+                    f"stored in core as user/accountant: {DANIEL} (replaces: My accountant is Priya.)",
+                    DANIEL,
+                    ("My accountant is Priya.",),
+                )
+            ],
             "Noted: Your accountant is Daniel Okafor. That replaces: Your accountant is Priya.",
         ),
         (
-            "already known (exact duplicate), merged into 1a2b3c4d: My accountant is Priya Shah.",
-            "Already noted: Your accountant is Priya Shah.",
+            # A fact with ": " and "(replaces: " of its own is said whole: nothing is parsed out of the record.
+            [
+                WriteOutcome(
+                    "stored",
+                    "stored in archive as general/note/x: Note: (replaces: nothing)",
+                    "Note: (replaces: nothing)",
+                )
+            ],
+            "Noted: Note: (replaces: nothing)",
         ),
-        ("not stored: that looks like a password", "not stored: that looks like a password"),
+        (
+            [WriteOutcome("known", f"already known (exact duplicate), merged into 1a2b3c4d: {DANIEL}", DANIEL)],
+            "Already noted: Your accountant is Daniel Okafor.",
+        ),
+        ([WriteOutcome("refused", "not stored: that looks like a password")], "not stored: that looks like a password"),
+        (
+            [
+                WriteOutcome("stored", "stored in core as a: A.", "A."),
+                WriteOutcome("stored", "stored in core as b: B.", "B."),
+            ],
+            "stored in core as a: A.; stored in core as b: B.",
+        ),
     ],
 )
-def test_a_remembered_fact_leads_the_tool_output_and_the_record_follows(outcome: str, first_line: str) -> None:
-    lines = heard(outcome).splitlines()
+def test_a_remembered_fact_leads_the_tool_output_and_the_record_follows(
+    outcomes: list[WriteOutcome], first_line: str
+) -> None:
+    remembered = Remembered(tuple(outcomes))
+    lines = heard(remembered).splitlines()
     assert lines[0] == first_line
-    assert lines[1:] == ([f"(record: {outcome})"] if outcome != first_line else [])
+    assert lines[1:] == ([f"(record: {remembered})"] if str(remembered) != first_line else [])
 
 
 @pytest.mark.parametrize(
