@@ -115,8 +115,7 @@ class RuntimeErp:
 
     async def tenancy(self, query: str) -> str:
         """Audit the project; keep the findings in the files or on the models the query names (findings_for)."""
-        schema = await self.report()
-        report = await asyncio.to_thread(self.projects.audit, self.project)
+        schema, report = await asyncio.to_thread(self.projects.audit, self.project)
         found, summary = findings_for(report, schema.models, query)
         lines = [f"{f.file}:{f.line} [{f.kind}] {f.reason}\n    {f.code}" for f in found]
         return "\n".join([*lines, summary])

@@ -154,15 +154,28 @@ class GraphThreads:
         return await self._run(graph_id, thread_id, user_id, command, on_update)
 
     async def decide(
-        self, thread_id: str, user_id: str, decision: Mapping[str, Any], *, on_update: OnUpdate | None = None
+        self,
+        thread_id: str,
+        user_id: str,
+        decision: Mapping[str, Any],
+        *,
+        gate: str | None = None,
+        on_update: OnUpdate | None = None,
     ) -> Outcome:
-        """Answer the thread's pending review gate; refused when it is not waiting for one."""
+        """Answer the thread's pending review gate; refused when it is not waiting for one.
+
+        `gate` (the interrupt id the reviewer saw): also refused when the gate pending now is another one.
+        """
         row, graph_id, snapshot = await self._latest(thread_id, user_id)
         pending = interrupts_of(snapshot)
         if not pending:
             raise NotAwaitingReview(f"thread {thread_id} is not waiting for a review (status: {row['status']})")
         if len(pending) > 1:
             raise NotAwaitingReview(f"thread {thread_id} has {len(pending)} pending gates; answer them over HTTP by id")
+        if gate is not None and pending[0]["id"] != gate:
+            raise NotAwaitingReview(
+                f"thread {thread_id} waits at another gate than the one you saw: `nova reviews show {thread_id}`"
+            )
         value = pending[0]["value"]
         try:
             request = ReviewRequest.model_validate(value)

@@ -144,9 +144,9 @@ class RuntimeWork:
         threads = self.threads()
         return await pending_reviews(threads.pool, user_id, threads.graphs.get)
 
-    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
-        """Answer the thread's gate (GraphThreads.decide: validated, one reviewer at a time) and run it on."""
-        return (await self.threads().decide(thread_id, user_id, decision)).to_json()
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any], gate: str) -> dict[str, Any]:
+        """Answer the thread's gate (GraphThreads.decide: that gate only, validated, one reviewer at a time)."""
+        return (await self.threads().decide(thread_id, user_id, decision, gate=gate)).to_json()
 
 
 # ---------------------------------------------------------------------------- nova pipeline

@@ -110,8 +110,9 @@ def _route_after_refusal(spec: PipelineSpec, index: int) -> Callable[[PipelineSt
     redraft = node_name(spec.name, step.on_refused.redraft_from)
 
     async def route_after_refusal(state: PipelineState) -> str:
-        output = (state.get("outputs") or {}).get(step.id)
-        return redraft if isinstance(output, Mapping) and "refused" in output else onward
+        # This pass's record, not the step's output: a pass that skipped the step leaves an older output in place.
+        mine = [r for r in state.get("steps") or [] if r["step"] == step.id]
+        return redraft if mine and mine[-1]["status"] == "refused" else onward
 
     return route_after_refusal
 

@@ -232,15 +232,11 @@ def make_tool_step(step: StepSpec, tool: PipelineTool) -> NodeFn:
             raise TimeoutError(f"tool {step.tool} did not finish within {step.timeout_s:g} s") from None
         except StepRefused as exc:
             redo = step.on_refused
-            earlier = (state.get("outputs") or {}).get(step.id) or {}
-            refusals = int(earlier.get("refusals", 0)) if isinstance(earlier, Mapping) else 0
-            if redo is None or refusals >= redo.max_redrafts:
+            refusals = sum(1 for r in state.get("steps") or [] if r["step"] == step.id and r["status"] == "refused")
+            if redo is None or refusals >= redo.max_redrafts:  # the run's budget, not reset by a later pass
                 raise
             summary = f"refused: {exc}; back to {redo.redraft_from} with the reason"
-            return {
-                "outputs": {step.id: {"refused": str(exc), "refusals": refusals + 1}},
-                "steps": [_record(step, "refused", summary, started)],
-            }
+            return {"outputs": {step.id: {"refused": str(exc)}}, "steps": [_record(step, "refused", summary, started)]}
         return {"outputs": {step.id: output}, "steps": [_record(step, "done", _summary(output), started)]}
 
     run_tool_step.__name__ = step.id
@@ -349,7 +345,10 @@ def describe_outcome(name: str, outcome: Mapping[str, Any], *, with_steps: bool 
     if with_steps:
         lines += [f"- {s['step']}: {s.get('summary', '')}" for s in done]
     if outcome.get("interrupts"):
-        lines.append(f"Paused for your review: `nova reviews show {thread}`, then approve, edit or reject.")
+        gate = str(outcome["interrupts"][0].get("id", ""))[:8]
+        lines.append(
+            f"Paused for your review (gate {gate}): `nova reviews show {thread}`, then approve, edit or reject."
+        )
     elif outcome.get("error"):
         err = outcome["error"]
         lines.append(f"Stopped at {err.get('step')}: {err.get('error')}")

@@ -157,8 +157,7 @@ def erp_context(deps: PipelineToolDeps) -> PipelineTool:
         if not isinstance(issue, Mapping):
             raise StepRefused("erp_context needs the issue (the read_issue step's output)")
         root = _project_dir(inputs.get("project"), deps)
-        schema = await asyncio.to_thread(deps.projects.schema, root)
-        audit = await asyncio.to_thread(deps.projects.audit, root)
+        schema, audit = await asyncio.to_thread(deps.projects.audit, root)
         files = {p for p in mentioned_paths(root, _issue_text(issue)) if not Path(p).is_absolute()}
         named = {f"{m.app}.{m.name}" for m in models_named(schema.models, _issue_text(issue), apps=False)}
         touched = {f.file for f in audit.findings if f.file in files or f.file.rsplit("/", 1)[-1] in files}

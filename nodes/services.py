@@ -98,8 +98,8 @@ class WorkPort(Protocol):
         """Return the user's threads waiting at a review gate, newest first."""
         ...
 
-    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
-        """Answer a thread's pending gate with an agent-inbox decision and run it on; return the outcome."""
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any], gate: str) -> dict[str, Any]:
+        """Answer the thread's pending gate `gate` (refused if another is pending now) and run on; the outcome."""
         ...
 
 
@@ -114,7 +114,7 @@ class NullWork:
         """Return nothing."""
         return []
 
-    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any], gate: str) -> dict[str, Any]:
         """Refuse: there is no gate to answer."""
         raise RuntimeError(f"thread {thread_id} is not available in this process")
 

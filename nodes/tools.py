@@ -12,7 +12,9 @@ import os
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from nodes.inbox import PendingReview, decided, gate_line, read_decision, short_ref
 from nodes.prompts import MEMORY_HITS, memory_line, said_to_user
 from nodes.services import Services, TurnRef
 from state.memory import Remembered
@@ -175,9 +177,11 @@ def _memory_curate(deps: ToolDeps) -> NovaTool:
         if outcome.get("interrupts"):
             raised = values.get("conflicts") or []
             count = f"{len(raised)} conflict(s)" if isinstance(raised, list) and raised else "a conflict"
+            gate = str(outcome["interrupts"][0].get("id", ""))[:8]
             return (
                 f"Curation found {count} it cannot settle alone; the first waits for your decision on thread"
-                f" {outcome['thread_id']}: `nova reviews show {outcome['thread_id']}` (or the Reviews page)."
+                f" {outcome['thread_id']} (gate {gate}): `nova reviews show {outcome['thread_id']}` (or the Reviews"
+                " page)."
             )
         return "Curation found no conflicting memories to settle."
 
@@ -186,24 +190,16 @@ def _memory_curate(deps: ToolDeps) -> NovaTool:
     )
 
 
-def short_ref(thread_id: str) -> str:
-    """Return the first 8 characters of an id, or more until one is a digit (REF_RE's sign of an id)."""
-    cut = 8
-    while cut < len(thread_id) and not any(c.isdigit() for c in thread_id[:cut]):
-        cut += 1
-    return thread_id[:cut]
-
-
 def _list_reviews(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
         items = await deps.services.work.pending_reviews(call.user_id)
         if not items:
             return "Nothing is waiting for your review."
         lines = []
-        for item in items[:20]:
+        for item, review in zip(items[:20], _pending(items[:20]), strict=False):
             value = item["interrupts"][0]["value"] if item.get("interrupts") else {}
             action = value.get("action_request", {}).get("action", "?") if isinstance(value, dict) else "question"
-            lines.append(f"- {item['thread_id']} [{item.get('graph_id')}] {action}: {item.get('title', '')}")
+            lines.append(f"- {review.thread_id} [{item.get('graph_id')}] {action}: {review.title} {gate_line(review)}")
         first = short_ref(str(items[0]["thread_id"]))
         return "\n".join(lines) + (
             f"\nSay here 'approve {first}', 'reject {first} because ...' or 'ignore {first}' (a review by the first"
@@ -213,102 +209,24 @@ def _list_reviews(deps: ToolDeps) -> NovaTool:
     return NovaTool("list_reviews", "List work paused at review gates (input: optional filter word).", run)
 
 
-VERBS: dict[str, re.Pattern[str]] = {
-    "accept": re.compile(r"\b(approve[sd]?|accept(?:ed)?|lgtm|sign(?:ed)? off|go ahead with)\b", re.I),
-    "respond": re.compile(r"\b(reject(?:ed)?|decline[sd]?|redraft|send (?:\w+ )?back|respond to)\b", re.I),
-    "ignore": re.compile(r"\b(ignore[sd]?|dismiss(?:ed)?)\b", re.I),
-}
-NEGATION_RE = re.compile(  # before the verb, these make it a refusal, a condition or a delay, not a decision
-    r"\b(don'?t|do not|doesn'?t|can'?t|cannot|won'?t|wouldn'?t|shouldn'?t|not|never|no"
-    r"|wait|hold off|before|if|unless)\b",
-    re.I,
-)
-REF_RE = re.compile(r"\b(?=[0-9a-f-]*\d)[0-9a-f][0-9a-f-]{5,}\b", re.I)  # an id prefix has a digit: not "facade"
-ASIDE_RE = re.compile(  # "reject [it|the fix proposal] [because|:] <reason>": what comes before the reason
-    r"^[\s:,;.\-–—]*(?:(?:it|this|that|the (?:fix |refactor |client )?(?:proposal|review|draft|update|one|fix))\b)?"
-    r"[\s:,;.\-–—]*(?:(?:because|since|as|with (?:a |the )?(?:note|reason|comment))\b)?[\s:,;.\-–—]*",
-    re.I,
-)
-PAST_LABEL = {"accept": "Approved", "respond": "Rejected with your comment", "ignore": "Ignored"}
-
-
-@dataclass(frozen=True)
-class ReviewDecision:
-    """What the owner's own message decides: a thread and an agent-inbox decision, or why nothing is decided."""
-
-    thread_id: str | None = None
-    decision: dict[str, object] | None = None
-    refusal: str = ""
-
-
-def _names(message: str, title: str) -> bool:
-    """Whether a message names a review by a value of its title ("issue_fix issue=101": 101; client=kestrel)."""
-    values = [v for v in re.findall(r"=(\S+)", title) if len(v) >= 3]
-    return any(re.search(rf"\b{re.escape(v)}\b", message, re.I) for v in values)
-
-
-def read_decision(message: str, pending: Mapping[str, str], shown: str = "") -> ReviewDecision:
-    """Read a decision on one paused review from the owner's message, never from a model's paraphrase of it.
-
-    A decision needs a verb (approve, reject with a reason, ignore: the first one counts), no question mark and
-    no "don't" or "wait" before it, and one pending thread (`pending`: thread id -> title): named by its id or an
-    id prefix of 6+ characters, by a value of its title ("approve the fix for 101"), or, for "approve it", the
-    only pending one whose id the conversation so far (`shown`) mentions. A review that was never shown is not
-    "it": after an approval, a replayed turn must not approve the next review in the queue. Anything else
-    decides nothing and says what is missing.
-    """
-    text = message.strip()
-    verbs = sorted(((m.start(), kind, m) for kind, rx in VERBS.items() if (m := rx.search(text))), key=lambda v: v[0])
-    if not verbs:
-        return ReviewDecision()  # not a decision at all ("what is waiting?"): nothing to say
-    _, kind, verb = verbs[0]  # later verbs belong to a rejection's reason
-    if text.endswith("?") or NEGATION_RE.search(text[: verb.start()]):
-        return ReviewDecision(refusal="your message asks or holds off rather than decides")
-    named = {ref.casefold() for ref in REF_RE.findall(text)}
-    if named:
-        hits = [t for t in pending if any(t.casefold().startswith(ref) for ref in named)]
-        if len(hits) != 1:
-            which = "matches more than one" if hits else "matches none"
-            return ReviewDecision(refusal=f"the id in your message {which} of the reviews waiting")
-    else:  # "approve the fix for 101", or "approve it": the one this conversation has shown
-        hits = [t for t, title in pending.items() if _names(text, title)] or [t for t in pending if t in shown]
-        if len(hits) != 1:
-            missing = "say which review, by its id (its first 8 characters will do)"
-            return ReviewDecision(refusal=missing if pending else "nothing is waiting for your review")
-    thread = hits[0]
-    if kind != "respond":
-        return ReviewDecision(thread, {"type": kind})
-    after = text[verb.end() :]
-    for ref in named:
-        after = re.sub(rf"\b{re.escape(ref)}[0-9a-f-]*", " ", after, flags=re.I)
-    comment = ASIDE_RE.sub("", after).strip()
-    if len(comment.split()) < 3:
-        return ReviewDecision(refusal="a rejection needs its reason, for the redraft: 'reject it because ...'")
-    return ReviewDecision(thread, {"type": "respond", "args": comment})
-
-
-def decided(kind: str, thread_id: str, title: str, outcome: dict[str, object]) -> str:
-    """Say what a decision did: the review, and where its thread now stands."""
-    head = f"{PAST_LABEL.get(kind, kind)}: {thread_id} ({title})."
-    values = outcome.get("values") if isinstance(outcome.get("values"), dict) else {}
-    error = outcome.get("error")
-    if outcome.get("interrupts"):
-        return f"{head} It is waiting for your review again: `nova reviews show {thread_id}`."
-    if isinstance(error, dict):
-        return f"{head} It then stopped at {error.get('step')}: {error.get('error')}"
-    result = values.get("result") if isinstance(values, dict) else None
-    return f"{head} Finished" + (f"; result: {result}" if isinstance(result, str) and result else ".")
+def _pending(items: Sequence[Mapping[str, Any]]) -> list[PendingReview]:
+    """Return the reviews a work port lists, each with its first pending gate."""
+    return [
+        PendingReview(str(i["thread_id"]), str(i.get("title") or ""), str(i["interrupts"][0].get("id", "")))
+        for i in items
+        if i.get("interrupts")
+    ]
 
 
 def _decide_review(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
-        pending = await deps.services.work.pending_reviews(call.user_id)
-        titles = {str(p["thread_id"]): str(p.get("title", "")) for p in pending}
-        read = read_decision(call.request, titles, call.conversation)
-        if read.thread_id is None or read.decision is None:
+        pending = _pending(await deps.services.work.pending_reviews(call.user_id))
+        read = read_decision(call.request, pending, call.conversation)
+        if read.review is None or read.decision is None:
             return f"Nothing decided: {read.refusal}." if read.refusal else ""
-        outcome = await deps.services.work.decide(call.user_id, read.thread_id, dict(read.decision))
-        return decided(str(read.decision["type"]), read.thread_id, titles[read.thread_id], outcome)
+        review = read.review
+        outcome = await deps.services.work.decide(call.user_id, review.thread_id, dict(read.decision), review.gate)
+        return decided(str(read.decision["type"]), review, outcome)
 
     return NovaTool(
         "decide_review",

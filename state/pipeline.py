@@ -96,8 +96,8 @@ class ReviewSpec(BaseModel):
 class RedraftSpec(BaseModel):
     """A tool step's answer to a refusal (StepRefused): back to an earlier agent step with the reason, N times.
 
-    The agent step's prompt reads the reason as `{steps.STEP.refused?}`; once the redrafts are used up, the
-    refusal stops the run as any other would.
+    The agent step's prompt reads the reason as `{steps.STEP.refused?}`; once the run has used up its redrafts
+    (counted over the whole run), the refusal stops the run as any other would.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -16,23 +16,28 @@ from pathlib import Path
 from nodes.erp.schema import SchemaReport, extract_schema, project_files
 from nodes.erp.tenancy_audit import AuditReport, audit_tenancy
 
-Stamp = tuple[tuple[str, int, int], ...]
+Stamp = tuple[tuple[str, int, int, int, int], ...]
 
 
 def project_stamp(root: Path) -> Stamp:
-    """Return each project file's relative path, size and mtime (ns); any edit, addition or removal changes it."""
+    """Return each project file's relative path, inode, size, mtime and ctime (ns).
+
+    Any edit, addition, removal or replacement changes it: an editor that saves by renaming a new file over the
+    old one changes the inode, and a copy that keeps the old mtime still changes the ctime.
+    """
     stamp = []
     for path in project_files(root):
         try:
             info = path.stat()
         except OSError:  # removed while listing: the next call sees the removal
             continue
-        stamp.append((str(path.relative_to(root)), info.st_size, info.st_mtime_ns))
+        stamp.append((str(path.relative_to(root)), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns))
     return tuple(stamp)
 
 
 @dataclass
 class _Read:
+    root: Path
     stamp: Stamp
     schema: SchemaReport
     audit: AuditReport | None = None
@@ -56,20 +61,20 @@ class ProjectReader:
         with self._lock:
             return self._current(root).schema
 
-    def audit(self, root: Path) -> AuditReport:
-        """Return the project's tenancy audit (`audit_tenancy`), from the last read while no file changed."""
+    def audit(self, root: Path) -> tuple[SchemaReport, AuditReport]:
+        """Return the project's schema and its tenancy audit (`audit_tenancy`), both of the same read."""
         with self._lock:
             read = self._current(root)
             if read.audit is None:
-                read.audit = audit_tenancy(root, schema=read.schema)
-            return read.audit
+                read.audit = audit_tenancy(read.root, schema=read.schema)
+            return read.schema, read.audit
 
     def _current(self, root: Path) -> _Read:
         key = root.resolve()
         stamp = project_stamp(key)
         read = self._cache.get(key)
         if read is None or read.stamp != stamp:
-            read = _Read(stamp, extract_schema(key))
+            read = _Read(key, stamp, extract_schema(key))
             self.reads += 1
         self._cache[key] = read
         self._cache.move_to_end(key)

@@ -384,9 +384,11 @@ class ReviewQueue:
     async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
         waiting = not self.decided
         row = {"thread_id": self.thread_id, "graph_id": "pipeline", "title": "issue_fix issue=102"}
-        return [{**row, "interrupts": [{"value": {"action_request": {"action": "apply_patch"}}}]}] if waiting else []
+        gate = {"id": "a1b2c3d4e5f6", "value": {"action_request": {"action": "apply_patch"}}}
+        return [{**row, "interrupts": [gate]}] if waiting else []
 
-    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any]) -> dict[str, Any]:
+    async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any], gate: str) -> dict[str, Any]:
+        assert gate == "a1b2c3d4e5f6"
         self.decided.append((thread_id, decision))
         return {"thread_id": thread_id, "interrupts": [], "error": None, "values": {"result": "issue-102.patch"}}
 
@@ -399,7 +401,7 @@ async def test_a_review_is_decided_by_the_owners_words_and_said_as_the_tool_said
     config = cfg()
     out = await turn(graph, config, "@orchestration.reviews what is waiting for my review")
     assert queue.decided == [], "a question decides nothing"
-    listed = f"- {fix} [pipeline] apply_patch: issue_fix issue=102"
+    listed = f"- {fix} [pipeline] apply_patch: issue_fix issue=102 (gate a1b2c3d4)"
     assert out["messages"][-1].text.startswith(listed), "the list as list_reviews gave it"
     out = await turn(graph, config, "@orchestration.reviews approve it")
     assert queue.decided == [(fix, {"type": "accept"})]

@@ -304,6 +304,71 @@ async def test_a_diff_that_does_not_apply_goes_back_to_the_drafter_once_with_git
     assert "o.tenant_id = %s AND o.branch_id = %s" in state.interrupts[0].value["action_request"]["args"]["diff"]
 
 
+async def test_the_refusal_redraft_budget_is_the_runs_and_ends_the_loop(
+    tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]
+) -> None:
+    """A diff that applies and is then rejected by the reviewer does not earn the drafter a second refusal."""
+    tools = tools_for(tmp_path)
+    model = ScriptedModel([BAD_DIFF, GOOD_DIFF, BAD_DIFF])
+    graph = build_pipeline_graph(
+        load_pipelines(agents=registry.ids, tools=tools), registry=registry, models=StaticModels(model), tools=tools
+    ).compile(checkpointer=saver)
+    config, _ = await run_to_gate(graph, issue=103)
+    with pytest.raises(ValueError, match="no diff applies"):
+        await graph.ainvoke(
+            Command(resume={"type": "respond", "args": "scope low_stock too"}), config, context=Context()
+        )
+    steps = [(s["step"], s["status"]) for s in (await graph.aget_state(config)).values["steps"]]
+    assert steps.count(("check_patch", "refused")) == 1 and steps.count(("draft_fix", "done")) == 3
+
+
+SKIPPED_ON_REDRAFT = """
+name = "skip_loop"
+description = "A refused check that the redraft pass skips must not send the run back again."
+result = "{steps.draft.text}"
+
+[[steps]]
+id = "draft"
+kind = "agent"
+agent = "language.draft"
+prompt = "Draft it. {steps.check.refused?}"
+
+[[steps]]
+id = "check"
+kind = "tool"
+tool = "refuse"
+when = "steps.draft.text == 'first'"
+on_refused = { redraft_from = "draft", max_redrafts = 3 }
+"""
+
+
+async def test_a_pass_that_skips_the_refused_step_goes_on(tmp_path: Path, registry: Registry) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from nodes.pipeline import StepRefused
+
+    async def refuse(inputs: dict[str, Any], call: StepCall) -> dict[str, Any]:
+        raise StepRefused("not this time")
+
+    folder = tmp_path / "pipelines"
+    folder.mkdir()
+    (folder / "skip_loop.toml").write_text(SKIPPED_ON_REDRAFT)
+    tools = {**tools_for(tmp_path), "refuse": refuse}
+    model = ScriptedModel(["first", "second"])
+    specs = load_pipelines(folder, agents=registry.ids, tools=tools)
+    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
+        checkpointer=InMemorySaver()
+    )
+    out = await graph.ainvoke({"pipeline": "skip_loop", "args": {}}, cfg(), context=Context())
+    assert out["status"] == "done" and out["result"] == "second"
+    assert [(s["step"], s["status"]) for s in out["steps"]] == [
+        ("draft", "done"),
+        ("check", "refused"),
+        ("draft", "done"),
+        ("check", "skipped"),
+    ]
+
+
 async def test_an_issue_described_in_chat_reaches_review_with_the_models_it_names(
     issue_fix: tuple[Any, ScriptedModel], tmp_path: Path
 ) -> None:

@@ -97,3 +97,16 @@ def test_chat_starts_a_pipeline_and_its_gate_waits_in_the_inbox(nova_env: dict[s
     assert isinstance(reviews, list) and len(reviews) == 1
     assert reviews[0]["metadata"]["origin_thread"]  # type: ignore[index]
     assert reviews[0]["title"] == "issue_fix issue=101"  # type: ignore[index]  # no "project= repo=" for unset args
+
+    # Decided in the same conversation, from the owner's words: the gate the pause showed, and nothing else.
+    conversation = out["thread_id"]
+    asked = json.loads(nova(nova_env, "ask", "should I approve it?", "--thread", conversation, "--json").stdout)
+    assert asked["agent"] == "orchestration.reviews" and "Nothing decided" in asked["answer"]
+    assert len(run_json(nova_env, "reviews", "list")) == 1  # type: ignore[arg-type]
+    approved = json.loads(nova(nova_env, "ask", "approve it", "--thread", conversation, "--json").stdout)
+    pipeline = reviews[0]["thread_id"]  # type: ignore[index]
+    assert approved["answer"].startswith(f"Approved: {pipeline} (issue_fix issue=101). Finished; result: ")
+    assert approved["answer"].endswith("Nothing is waiting for your review.")
+    patch = Path(approved["answer"].split("result: ")[1].split()[0])
+    assert patch.is_file() and "+++ b/orders/views.py" in patch.read_text()
+    assert run_json(nova_env, "reviews", "list") == []
