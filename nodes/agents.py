@@ -268,12 +268,14 @@ async def call_tool(
     """Run one tool with the run's user, thread and messages injected; a failure is reported to the model."""
     text = tool_input(tool.name, text)
     thread_id = str(get_config().get("configurable", {}).get("thread_id", ""))
+    earlier = messages[: _latest_request_index(messages)]
     call = ToolCall(
         user_id=runtime.context.user_id,
         thread_id=thread_id,
         agent_id=card.id,
         request=latest_request(messages),
-        conversation="\n".join(m.text for m in messages[: _latest_request_index(messages)]),
+        conversation="\n".join(m.text for m in earlier),
+        last_reply=next((m.text for m in reversed(earlier) if isinstance(m, AIMessage)), ""),
     )
     try:
         output = await tool.run(text, call)

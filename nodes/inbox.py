@@ -1,11 +1,18 @@
 """Review gates from chat: the decision the owner's own message states, and what it did.
 
 Approving in chat applies work (a patch written, a draft made final), so the message is read by rule and never
-by the model, and when in doubt nothing is decided. A decision is a command: it starts with the verb (approve,
-accept, lgtm, sign off; reject, decline; ignore, dismiss), names the review with nothing else around it, and a
-rejection gives its reason after "because", a colon, a comma or a dash. And only a gate this conversation has
-shown can be decided: `list_reviews` and a pipeline's pause print each gate's short id, so a gate raised since
-(a redraft made elsewhere, or the next review in the queue when a turn is replayed) is shown first, not decided.
+by the model, and when in doubt nothing is decided: asking the owner to write it plainly costs a line, a wrong
+approval costs far more. A decision is a command:
+
+- it starts with the verb: approve, accept, lgtm, sign off on; reject, decline; ignore;
+- it names the review by the id Nova printed (the thread's, or the gate's), and nothing else stands around the
+  name but "it", "the", "please" and thanks; "it" (or no name) is allowed for approve and reject only, and only
+  when Nova's reply just before showed exactly one gate and was not itself the report of a decision;
+- a rejection gives its reason after "because", a colon, a comma or a dash, and a reason that asks, takes the
+  rejection back or holds another decision is refused;
+- the review's current gate must have been shown in this conversation (pauses and the review list print
+  "(gate 3f2a1b7c)"): a gate raised since, by a redraft after a rejection elsewhere or by the next review in the
+  queue when a turn is replayed, is shown first, not decided.
 """
 
 from __future__ import annotations
@@ -16,24 +23,29 @@ from dataclasses import dataclass
 
 Decision = Mapping[str, object]
 
-LEAD = r"^\s*(?:@[\w.]+[\s,:]+)?(?:(?:ok(?:ay)?|yes|yep|sure|fine|good|great|right|then|so|please)\b[\s,.!]*)*"
+MENTION = r"(?:@[a-z]+\.[a-z_]+[\s,:]+)?"  # "@orchestration.reviews approve it": an agent id, not a person
+LEAD = r"^\s*" + MENTION + r"(?:(?:ok(?:ay)?|yes|yep|sure|right|then|so|please)\b[\s,.!]*)*"
 COMMAND_RE = re.compile(
-    LEAD + r"(?:(?P<accept>approve|accept|lgtm|sign off(?: on)?)|(?P<respond>reject|decline|send (?:it|this|that) back)"
-    r"|(?P<ignore>ignore|dismiss))\b(?P<rest>.*)$",
+    LEAD + r"(?:(?P<accept>approve|accept|lgtm|sign off on)|(?P<respond>reject|decline)|(?P<ignore>ignore))\b"
+    r"(?P<rest>.*)$",
     re.I | re.S,
 )
 ANY_VERB_RE = re.compile(r"\b(approve|accept|lgtm|reject|decline|ignore|dismiss|sign off)\b", re.I)
-REASON_RE = re.compile(
-    r"\s*(?:\bbecause\b|\bsince\b|\bwith (?:a |the )?(?:reason|note|comment)\b:?|:|;|,|—|–|\s-\s|\.\s)\s*", re.I
+REASON_RE = re.compile(  # what ends the review's name in a rejection and starts its reason
+    r"\s*(?:(?:[:;,—–]|\s-\s|\.\s)\s*(?:(?:because|since|as)\b\s*:?\s*)?"
+    r"|\b(?:because|since|as|for the following reason|with (?:a |the )?(?:reason|note|comment))\b\s*:?\s*)",
+    re.I,
 )
-TARGET_WORDS = frozenset(
-    "it this that one the a fix proposal review draft update client refactor patch diff change for on of issue bug"
-    " ticket please now to pipeline thanks thank you".split()
+TAKE_BACK_RE = re.compile(
+    r"\?|\b(wait|kidding|jk|never ?mind|actually|don'?t (?:reject|do)|do not (?:reject|do)|not yet|hold off|undo"
+    r"|cancel that|scratch that|approve|accept|lgtm|reject|decline|ignore|dismiss)\b",
+    re.I,
 )
+TOKEN_RE = re.compile(r"\s*([#\w]+(?:-[#\w]+)*)")
+FILLERS = frozenset("it this that one the please thanks thank you".split())
 REF_RE = re.compile(r"(?=[0-9a-f-]*\d)[0-9a-f][0-9a-f-]{5,}", re.I)  # an id prefix has a digit: not "facade"
-NAME_KEYS = frozenset({"client", "project", "name", "repo"})
-EXAMPLE = "'approve dc2c4715' or 'reject dc2c4715 because ...'"
 PAST = {"accept": "Approved", "respond": "Rejected with your comment", "ignore": "Ignored"}
+REPORTS = tuple(f"{label}: " for label in PAST.values())  # how the report of a decision starts (decided())
 
 
 @dataclass(frozen=True)
@@ -68,92 +80,95 @@ def short_ref(thread_id: str) -> str:
 
 
 def gate_line(review: PendingReview) -> str:
-    """Return the words that show a gate in chat; a later decision on it needs them in the conversation."""
+    """Return the words that show a gate in chat; a decision on it needs them in the conversation."""
     return f"(gate {review.gate_ref})"
 
 
-def _names(title: str) -> tuple[set[str], set[str]]:
-    """Return a title's numbers (`issue=102`) and names (`client=kestrel`), case-folded."""
-    pairs = re.findall(r"\b(\w+)=([^\s=]+)", title)
-    numbers = {v for _, v in pairs if v.isdigit()}
-    names = {v.casefold() for k, v in pairs if k in NAME_KEYS and len(v) >= 3 and not v.isdigit()}
-    return numbers, names
+def _example(pending: Sequence[PendingReview]) -> str:
+    ref = short_ref(pending[0].thread_id) if pending else "dc2c4715"
+    return f"as in 'approve {ref}' or 'reject {ref} because ...'"
 
 
-def read_decision(message: str, pending: Sequence[PendingReview], shown: str = "") -> ReviewDecision:
+def _shown_alone(reply: str, pending: Sequence[PendingReview]) -> PendingReview | None:
+    """Return the review whose gate Nova's last reply showed, when it showed exactly one and decided nothing."""
+    if any(line.startswith(REPORTS) for line in reply.splitlines()):
+        return None  # a decision's report (its list may show a redraft's gate, unread): "it" is not that
+    gates = set(re.findall(r"\(gate ([0-9a-f]{8})\)", reply))
+    hits = [r for r in pending if r.gate_ref in gates]
+    return hits[0] if len(gates) == 1 and len(hits) == 1 else None
+
+
+def read_decision(
+    message: str, pending: Sequence[PendingReview], shown: str = "", last_reply: str = ""
+) -> ReviewDecision:
     """Read the decision on one paused review that the owner's message states, by rule, or say why there is none.
 
-    `shown` is the conversation before the message: the review's current gate must appear in it (its short id),
-    so only a gate Nova has shown here is decided. A message that is not a decision at all gives an empty
-    ReviewDecision (nothing to say); one that looks like a decision but is not clearly one gives a refusal.
+    `shown` is the conversation before the message, `last_reply` Nova's reply just before it. A message that is
+    not about a decision gives an empty ReviewDecision (nothing to say); one that mentions a decision but is not
+    clearly one gives a refusal that says how to write it.
     """
     text = message.strip()
     command = COMMAND_RE.match(text)
     if command is None:
         if ANY_VERB_RE.search(text):
-            return ReviewDecision(refusal=f"a decision starts with it, as in {EXAMPLE}")
+            return ReviewDecision(refusal=f"to decide, start the message with the decision, {_example(pending)}")
         return ReviewDecision()
     kind = next(k for k in ("accept", "respond", "ignore") if command[k])
-    rest = command["rest"]
-    reason = ""
+    rest, reason = command["rest"], ""
     if kind == "respond":
-        split = REASON_RE.search(rest)
-        if split is None:
+        end = _target_end(rest)
+        split = REASON_RE.match(rest, end)
+        if split is not None and split.end() > end:  # the name, a separator, the reason
+            rest, reason = rest[:end], rest[split.end() :].strip()
+        elif not rest[end:].strip(" .!"):
             return ReviewDecision(refusal="a rejection needs its reason, for the redraft: 'reject it because ...'")
-        rest, reason = rest[: split.start()], rest[split.end() :].strip()
-        if len(reason.split()) < 2:
+        if reason and len(reason.split()) < 2:
             return ReviewDecision(refusal="a rejection needs its reason, for the redraft: 'reject it because ...'")
-    else:
-        rest = rest.rstrip(" .!")
-    if "?" in rest:
-        return ReviewDecision(refusal="your message asks rather than decides")
+        if TAKE_BACK_RE.search(reason):
+            return ReviewDecision(refusal="the reason asks, takes the rejection back or holds another decision")
+    rest = rest.strip().rstrip(".!").strip()
+    if re.search(r"[^\w\s,#-]", rest):
+        return ReviewDecision(refusal=f"write just the decision and the review's id, {_example(pending)}")
     refs: set[str] = set()
-    numbers: set[str] = set()
-    names: set[str] = set()
-    known_names = set().union(*(_names(r.title)[1] for r in pending)) if pending else set()
-    for token in re.findall(r"[#\w-]+", rest):
+    for token in re.findall(r"[#\w]+(?:-[#\w]+)*", rest):
         word = token.casefold().lstrip("#")
-        if word in TARGET_WORDS:
-            continue
-        if word.isdigit():
-            numbers.add(word)
-        elif REF_RE.fullmatch(word):
+        if REF_RE.fullmatch(word):
             refs.add(word)
-        elif word in known_names:
-            names.add(word)
-        else:
+        elif word not in FILLERS:
+            return ReviewDecision(refusal=f"'{token}' does not name a review: name it by its id, {_example(pending)}")
+    if not pending:
+        return ReviewDecision(refusal="nothing is waiting for your review")
+    if refs:
+        found = [r for r in pending if any(r.thread_id.casefold().startswith(x) or r.gate.startswith(x) for x in refs)]
+        if len(found) != 1:
+            which = "more than one review" if found else "no review waiting"
+            return ReviewDecision(refusal=f"{' '.join(sorted(refs))} matches {which}")
+        review = found[0]
+        if review.gate_ref not in shown:
             return ReviewDecision(
-                refusal=f"'{token}' is not part of naming a review: write just the decision, as in 'approve dc2c4715'"
+                refusal=f"{short_ref(review.thread_id)} waits at a gate not shown in this conversation yet"
+                f" {gate_line(review)}; read it below, then decide"
             )
-    found = list(pending)
-    for ref in refs:
-        found = [r for r in found if r.thread_id.casefold().startswith(ref)]
-    for number in numbers:
-        found = [r for r in found if number in _names(r.title)[0]]
-    for name in names:
-        found = [r for r in found if name in _names(r.title)[1]]
-    named = bool(refs or numbers or names)
-    if not named:  # "approve it": the one review whose gate this conversation has shown
-        found = [r for r in found if r.gate_ref in shown]
-    if not found:
-        if not pending:
-            return ReviewDecision(refusal="nothing is waiting for your review")
-        what = " ".join(sorted(refs | numbers | names))
-        return ReviewDecision(
-            refusal=f"no review matching {what} is waiting" if named else "say which review, by the id shown"
-        )
-    if len(found) > 1:
-        return ReviewDecision(refusal="more than one review matches: say which, by the id shown")
-    (review,) = found
-    if review.gate_ref not in shown:
-        return ReviewDecision(
-            refusal=f"{short_ref(review.thread_id)} waits at a gate not shown in this conversation yet"
-            f" {gate_line(review)}; read it below, then decide"
-        )
+    else:  # "approve it": the one gate Nova's last reply showed; never "ignore it"
+        alone = _shown_alone(last_reply, pending) if kind != "ignore" else None
+        if alone is None:
+            return ReviewDecision(refusal=f"say which review, by the id shown, {_example(pending)}")
+        review = alone
     decision: dict[str, object] = {"type": kind}
     if kind == "respond":
         decision["args"] = reason
     return ReviewDecision(review, decision)
+
+
+def _target_end(rest: str) -> int:
+    """Return where the review's name ends in a rejection: after the leading filler words and ids."""
+    at = 0
+    while (match := TOKEN_RE.match(rest, at)) is not None:  # contiguous words only: a separator ends the name
+        word = match[1].casefold().lstrip("#")
+        if word not in FILLERS and not REF_RE.fullmatch(word):
+            break
+        at = match.end()
+    return at
 
 
 def decided(kind: str, review: PendingReview, outcome: Mapping[str, object]) -> str:
@@ -161,10 +176,8 @@ def decided(kind: str, review: PendingReview, outcome: Mapping[str, object]) -> 
     head = f"{PAST.get(kind, kind)}: {review.thread_id} ({review.title})."
     values = outcome.get("values")
     error = outcome.get("error")
-    interrupts = outcome.get("interrupts")
-    if isinstance(interrupts, Sequence) and interrupts:
-        gate = str(interrupts[0].get("id", ""))[:8] if isinstance(interrupts[0], Mapping) else ""
-        return f"{head} It waits for your review again (gate {gate}): `nova reviews show {review.thread_id}`."
+    if outcome.get("interrupts"):
+        return f"{head} A redraft waits for your review: read it with `nova reviews show {review.thread_id}`."
     if isinstance(error, Mapping):
         return f"{head} It then stopped at {error.get('step')}: {error.get('error')}"
     result = values.get("result") if isinstance(values, Mapping) else None

@@ -28,7 +28,8 @@ class ToolCall:
     thread_id: str
     agent_id: str
     request: str = ""  # the owner's latest message, as written (decide_review acts on it, not on the input)
-    conversation: str = ""  # the thread's earlier messages in state, joined (what "it" can refer to)
+    conversation: str = ""  # the thread's earlier messages in state, joined (what was shown)
+    last_reply: str = ""  # Nova's reply just before the request (what "it" can refer to)
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def _pending(items: Sequence[Mapping[str, Any]]) -> list[PendingReview]:
 def _decide_review(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
         pending = _pending(await deps.services.work.pending_reviews(call.user_id))
-        read = read_decision(call.request, pending, call.conversation)
+        read = read_decision(call.request, pending, call.conversation, call.last_reply)
         if read.review is None or read.decision is None:
             return f"Nothing decided: {read.refusal}." if read.refusal else ""
         review = read.review

@@ -88,10 +88,12 @@ async def test_decide_review_acts_on_the_owners_message_and_the_gate_it_saw() ->
     listed = await tools_with(work)["list_reviews"].run("", CALL)  # what the conversation shows
     asked = ToolCall("alice", "t1", "orchestration.reviews", request="show me the review queue", conversation=listed)
     assert await tool.run(f"approve {UPDATE}", asked) == "", "the model's input decides nothing"
-    said = ToolCall("alice", "t1", "orchestration.reviews", request="approve the fix for 102", conversation=listed)
+    said = ToolCall(
+        "alice", "t1", "orchestration.reviews", request="approve dc2c4715", conversation=listed, last_reply=listed
+    )
     out = await tool.run("", said)
     assert work.decided == [("alice", FIX, {"type": "accept"}, "a1b2c3d4e5f6")]
     assert out == f"Approved: {FIX} (issue_fix issue=102). Finished; result: /out/fix.patch"
     again = await tool.run("", said)
-    assert again == "Nothing decided: no review matching 102 is waiting.", "said twice, the fix is no longer waiting"
+    assert again == "Nothing decided: dc2c4715 matches no review waiting.", "said twice, it is no longer waiting"
     assert len(work.decided) == 1
