@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 Decision = Mapping[str, object]
 
-MENTION = r"(?:@[a-z]+\.[a-z_]+[\s,:]+)?"  # "@orchestration.reviews approve it": an agent id, not a person
+MENTION = r"(?:@orchestration\.reviews[\s,:]+)?"  # the message sent to this agent by name, not to a person
 LEAD = r"^\s*" + MENTION + r"(?:(?:ok(?:ay)?|yes|yep|sure|right|then|so|please)\b[\s,.!]*)*"
 COMMAND_RE = re.compile(
     LEAD + r"(?:(?P<accept>approve|accept|lgtm|sign off on)|(?P<respond>reject|decline)|(?P<ignore>ignore))\b"
@@ -36,12 +36,15 @@ REASON_RE = re.compile(  # what ends the review's name in a rejection and starts
     r"|\b(?:because|since|as|for the following reason|with (?:a |the )?(?:reason|note|comment))\b\s*:?\s*)",
     re.I,
 )
-TAKE_BACK_RE = re.compile(
-    r"\?|\b(wait|kidding|jk|never ?mind|actually|don'?t (?:reject|do)|do not (?:reject|do)|not yet|hold off|undo"
-    r"|cancel that|scratch that|approve|accept|lgtm|reject|decline|ignore|dismiss)\b",
+TAKE_BACK_RE = re.compile(  # in a rejection's reason: a question, a take-back, a condition, or another decision
+    r"\?|^(?:no|nope|sorry|oops|nvm|or|maybe|if|unless|hold|hang|forget|disregard|lol|not|never)\b"
+    r"|\b(?:wait|kidding|jk|never ?mind|actually|don'?t (?:reject|do)|do not (?:reject|do)|not yet|hold off|undo"
+    r"|cancel that|scratch that|approv\w*|accept\w*|lgtm|reject\w*|declin\w*|ignor\w*|dismiss\w*|sign(?:ed|ing)? off"
+    r"|ship(?:ped|ping)? it|merg\w*)\b|\+1",
     re.I,
 )
 TOKEN_RE = re.compile(r"\s*([#\w]+(?:-[#\w]+)*)")
+POLITE = frozenset("please thanks thank you so much a lot".split())  # not a reason: "reject it, thank you"
 FILLERS = frozenset("it this that one the please thanks thank you".split())
 REF_RE = re.compile(r"(?=[0-9a-f-]*\d)[0-9a-f][0-9a-f-]{5,}", re.I)  # an id prefix has a digit: not "facade"
 PAST = {"accept": "Approved", "respond": "Rejected with your comment", "ignore": "Ignored"}
@@ -85,13 +88,12 @@ def gate_line(review: PendingReview) -> str:
 
 
 def _example(pending: Sequence[PendingReview]) -> str:
-    ref = short_ref(pending[0].thread_id) if pending else "dc2c4715"
-    return f"as in 'approve {ref}' or 'reject {ref} because ...'"
+    return "as in 'approve <id>' or 'reject <id> because ...', with the id Nova showed"
 
 
 def _shown_alone(reply: str, pending: Sequence[PendingReview]) -> PendingReview | None:
     """Return the review whose gate Nova's last reply showed, when it showed exactly one and decided nothing."""
-    if any(line.startswith(REPORTS) for line in reply.splitlines()):
+    if any(report in reply for report in REPORTS):
         return None  # a decision's report (its list may show a redraft's gate, unread): "it" is not that
     gates = set(re.findall(r"\(gate ([0-9a-f]{8})\)", reply))
     hits = [r for r in pending if r.gate_ref in gates]
@@ -122,10 +124,13 @@ def read_decision(
             rest, reason = rest[:end], rest[split.end() :].strip()
         elif not rest[end:].strip(" .!"):
             return ReviewDecision(refusal="a rejection needs its reason, for the redraft: 'reject it because ...'")
-        if reason and len(reason.split()) < 2:
+        meant = [w for w in re.findall(r"[^\W\d_][\w'-]*", reason) if w.casefold() not in POLITE]
+        if reason and len(meant) < 2:
             return ReviewDecision(refusal="a rejection needs its reason, for the redraft: 'reject it because ...'")
         if TAKE_BACK_RE.search(reason):
             return ReviewDecision(refusal="the reason asks, takes the rejection back or holds another decision")
+        if any(_refers(ref, r) for ref in REF_RE.findall(reason.casefold()) for r in pending):
+            return ReviewDecision(refusal="the reason names a review: decide on one review per message")
     rest = rest.strip().rstrip(".!").strip()
     if re.search(r"[^\w\s,#-]", rest):
         return ReviewDecision(refusal=f"write just the decision and the review's id, {_example(pending)}")
@@ -139,15 +144,19 @@ def read_decision(
     if not pending:
         return ReviewDecision(refusal="nothing is waiting for your review")
     if refs:
-        found = [r for r in pending if any(r.thread_id.casefold().startswith(x) or r.gate.startswith(x) for x in refs)]
-        if len(found) != 1:
-            which = "more than one review" if found else "no review waiting"
-            return ReviewDecision(refusal=f"{' '.join(sorted(refs))} matches {which}")
-        review = found[0]
+        for ref in sorted(refs):
+            found = [r for r in pending if _refers(ref, r)]
+            if len(found) != 1:
+                which = "more than one review" if found else "no review waiting"
+                return ReviewDecision(refusal=f"{ref} matches {which}")
+        if len({r.thread_id for ref in refs for r in pending if _refers(ref, r)}) != 1:
+            return ReviewDecision(refusal="the ids name more than one review: decide on one review per message")
+        review = next(r for r in pending if _refers(next(iter(refs)), r))
         if review.gate_ref not in shown:
             return ReviewDecision(
-                refusal=f"{short_ref(review.thread_id)} waits at a gate not shown in this conversation yet"
-                f" {gate_line(review)}; read it below, then decide"
+                refusal=f"{short_ref(review.thread_id)} waits at a gate not shown in this conversation yet (a"
+                f" redraft, or raised since): read it with `nova reviews show {review.thread_id}` or on the Reviews"
+                " page, then decide"
             )
     else:  # "approve it": the one gate Nova's last reply showed; never "ignore it"
         alone = _shown_alone(last_reply, pending) if kind != "ignore" else None
@@ -158,6 +167,11 @@ def read_decision(
     if kind == "respond":
         decision["args"] = reason
     return ReviewDecision(review, decision)
+
+
+def _refers(ref: str, review: PendingReview) -> bool:
+    """Whether an id prefix from a message names this review (its thread id or its gate's id)."""
+    return review.thread_id.casefold().startswith(ref) or review.gate.casefold().startswith(ref)
 
 
 def _target_end(rest: str) -> int:

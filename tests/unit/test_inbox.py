@@ -101,6 +101,23 @@ def test_a_clear_command_decides(
         ("reject it, or should I?", PAUSED, "takes the rejection back"),
         ("reject it because it leaks? or is that fine?", PAUSED, "takes the rejection back"),
         ("reject 7a1f09be: it duplicates 102\n\nand approve dc2c4715", LISTED, "takes the rejection back"),
+        # found by the second adversarial pass: take-backs, conditions, other decisions and ids in the reason
+        ("reject it, sorry, meant 7a1f09be", PAUSED, "takes the rejection back"),
+        ("reject it - no, ship it", PAUSED, "takes the rejection back"),
+        ("reject it, or not", PAUSED, "takes the rejection back"),
+        ("reject it, unless Sam already merged it", PAUSED, "takes the rejection back"),
+        ("reject it, if the tests fail", PAUSED, "takes the rejection back"),
+        ("reject it, nvm it's fine", PAUSED, "takes the rejection back"),
+        ("reject 7a1f09be: too much jargon. Sign off on dc2c4715", LISTED, "takes the rejection back"),
+        ("reject 7a1f09be: too much jargon; merging dc2c4715", LISTED, "takes the rejection back"),
+        ("reject 7a1f09be: too much jargon, +1 on the other", LISTED, "takes the rejection back"),
+        ("reject dc2c4715, 7a1f09be because both leak tenant data", LISTED, "the reason names a review"),
+        ("reject it, thank you", PAUSED, "needs its reason"),
+        ("reject it: , ,", PAUSED, "needs its reason"),
+        ("@sam.jones approve it", PAUSED, "start the message with"),
+        ("approve dc2c4715 7a1f09eb", LISTED, "7a1f09eb matches no review waiting"),  # every id must resolve
+        ("approve dc2c4715 2025-07-01", LISTED, "2025-07-01 matches no review waiting"),
+        ("approve dc2c4715 7a1f09be", LISTED, "the ids name more than one review"),
         ("reject the fix for 102, wrong approach", PAUSED, "'fix' does not name a review"),
     ],
 )
@@ -127,7 +144,8 @@ def test_a_gate_raised_since_it_was_shown_is_shown_before_it_is_decided() -> Non
     """Rejected elsewhere and redrafted, or a turn replayed after an approval: the gate now pending is new."""
     redrafted = PendingReview(FIX.thread_id, FIX.title, "5566778899aabbcc")
     read = read_decision("approve dc2c4715", [redrafted], PAUSED, PAUSED)
-    assert read.review is None and "(gate 55667788)" in read.refusal
+    assert read.review is None and f"nova reviews show {FIX.thread_id}" in read.refusal
+    assert "55667788" not in read.refusal, "the refusal does not show the new gate as if it had been read"
     assert read_decision("approve it", [redrafted], PAUSED, PAUSED).review is None
     assert read_decision("approve it", [OTHER], PAUSED, PAUSED).review is None, "never the next review in the queue"
     assert "nothing is waiting" in read_decision("approve it", [], PAUSED, PAUSED).refusal
@@ -141,6 +159,8 @@ def test_after_a_decision_it_is_not_the_redraft_the_list_shows() -> None:
     read = read_decision("lgtm", [redrafted], f"{PAUSED}\n{reply}", reply)
     assert read.review is None and "say which review" in read.refusal
     assert read_decision("approve dc2c4715", [redrafted], f"{PAUSED}\n{reply}", reply).review == redrafted
+    quoted = f"**{report}**\n- {FIX.title} {gate_line(redrafted)}"  # the report anywhere in a line, not only first
+    assert read_decision("lgtm", [redrafted], quoted, quoted).review is None
 
 
 def test_the_short_ref_the_inbox_suggests_is_read_back_as_that_review() -> None:
