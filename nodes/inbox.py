@@ -163,6 +163,8 @@ def read_decision(
         if alone is None:
             return ReviewDecision(refusal=f"say which review, by the id shown, {_example(pending)}")
         review = alone
+    if kind == "respond" and not reason:  # no path gets here without one; a rejection never goes out empty
+        return ReviewDecision(refusal="a rejection needs its reason, for the redraft: 'reject it because ...'")
     decision: dict[str, object] = {"type": kind}
     if kind == "respond":
         decision["args"] = reason
