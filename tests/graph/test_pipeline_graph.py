@@ -10,7 +10,7 @@ import pytest
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.types import Command
 
-from graphs.pipeline import PipelineError, build_pipeline_graph, load_pipelines
+from graphs.pipeline import PIPELINES_DIR, PipelineError, build_pipeline_graph, load_pipelines
 from graphs.registry import Registry
 from nodes.models import StaticModels
 from nodes.pipeline import StepCall, StepError
@@ -98,6 +98,17 @@ def tools_for(tmp_path: Path, counter: Counter | None = None) -> dict[str, Any]:
     return build_pipeline_tools(deps)
 
 
+def compiled(
+    registry: Registry, model: ScriptedModel, tools: dict[str, Any], *, folder: Path = PIPELINES_DIR, saver: Any = None
+) -> Any:
+    """Compile the definitions in `folder` (the shipped ones by default) on this model and these tools."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    specs = load_pipelines(folder, agents=registry.ids, tools=tools)
+    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools)
+    return graph.compile(checkpointer=saver if saver is not None else InMemorySaver())
+
+
 @pytest.fixture()
 def flaky_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "pipelines"
@@ -111,11 +122,8 @@ async def test_retry_then_failure_then_resume_from_the_failed_step(
 ) -> None:
     counter = Counter()
     tools = tools_for(tmp_path, counter)
-    specs = load_pipelines(flaky_dir, agents=registry.ids, tools=tools)
     model = ScriptedModel(["Summary of stock after 3 attempts."])
-    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
-        checkpointer=saver
-    )
+    graph = compiled(registry, model, tools, folder=flaky_dir, saver=saver)
     config = cfg()
     with pytest.raises(StepError, match="upstream service is down"):
         await graph.ainvoke({"pipeline": "flaky", "args": {"topic": "stock"}}, config, context=Context())
@@ -177,13 +185,8 @@ FIX_REPLY = "The view looked the order up by primary key only. Scope it to the r
 
 @pytest.fixture()
 def issue_fix(tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]) -> tuple[Any, ScriptedModel]:
-    tools = tools_for(tmp_path)
-    specs = load_pipelines(agents=registry.ids, tools=tools)
     model = ScriptedModel([FIX_REPLY, "Redrafted: also scope the list view as the reviewer asked."])
-    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
-        checkpointer=saver
-    )
-    return graph, model
+    return compiled(registry, model, tools_for(tmp_path), saver=saver), model
 
 
 async def run_to_gate(graph: Any, issue: int = 101) -> tuple[dict[str, Any], Any]:
@@ -285,11 +288,8 @@ GOOD_DIFF = """Scope the monthly report to the branch.
 async def test_a_diff_that_does_not_apply_goes_back_to_the_drafter_once_with_gits_reason(
     tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]
 ) -> None:
-    tools = tools_for(tmp_path)
     model = ScriptedModel([BAD_DIFF, GOOD_DIFF])
-    graph = build_pipeline_graph(
-        load_pipelines(agents=registry.ids, tools=tools), registry=registry, models=StaticModels(model), tools=tools
-    ).compile(checkpointer=saver)
+    graph = compiled(registry, model, tools_for(tmp_path), saver=saver)
     config, state = await run_to_gate(graph, issue=103)
     redraft_prompt = model.seen[-1][-1].content
     assert "Why the earlier draft's diff could not be applied" in redraft_prompt
@@ -308,11 +308,8 @@ async def test_the_refusal_redraft_budget_is_the_runs_and_ends_the_loop(
     tmp_path: Path, registry: Registry, saver: BaseCheckpointSaver[Any]
 ) -> None:
     """A diff that applies and is then rejected by the reviewer does not earn the drafter a second refusal."""
-    tools = tools_for(tmp_path)
     model = ScriptedModel([BAD_DIFF, GOOD_DIFF, BAD_DIFF])
-    graph = build_pipeline_graph(
-        load_pipelines(agents=registry.ids, tools=tools), registry=registry, models=StaticModels(model), tools=tools
-    ).compile(checkpointer=saver)
+    graph = compiled(registry, model, tools_for(tmp_path), saver=saver)
     config, _ = await run_to_gate(graph, issue=103)
     with pytest.raises(ValueError, match="no diff applies"):
         await graph.ainvoke(
@@ -343,7 +340,6 @@ on_refused = { redraft_from = "draft", max_redrafts = 3 }
 
 
 async def test_a_pass_that_skips_the_refused_step_goes_on(tmp_path: Path, registry: Registry) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
 
     from nodes.pipeline import StepRefused
 
@@ -354,11 +350,7 @@ async def test_a_pass_that_skips_the_refused_step_goes_on(tmp_path: Path, regist
     folder.mkdir()
     (folder / "skip_loop.toml").write_text(SKIPPED_ON_REDRAFT)
     tools = {**tools_for(tmp_path), "refuse": refuse}
-    model = ScriptedModel(["first", "second"])
-    specs = load_pipelines(folder, agents=registry.ids, tools=tools)
-    graph = build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
-        checkpointer=InMemorySaver()
-    )
+    graph = compiled(registry, ScriptedModel(["first", "second"]), tools, folder=folder)
     out = await graph.ainvoke({"pipeline": "skip_loop", "args": {}}, cfg(), context=Context())
     assert out["status"] == "done" and out["result"] == "second"
     assert [(s["step"], s["status"]) for s in out["steps"]] == [
@@ -406,7 +398,6 @@ class RecordingMemory(NullMemory):
 
 
 def graph_with(tmp_path: Path, registry: Registry, model: ScriptedModel, **deps: Any) -> Any:
-    from langgraph.checkpoint.memory import InMemorySaver
 
     from nodes.workspace import load_workspace
 
@@ -418,11 +409,7 @@ def graph_with(tmp_path: Path, registry: Registry, model: ScriptedModel, **deps:
         "output_dir": tmp_path / "out",
         **deps,
     }
-    tools = build_pipeline_tools(PipelineToolDeps(**options))
-    specs = load_pipelines(agents=registry.ids, tools=tools)
-    return build_pipeline_graph(specs, registry=registry, models=StaticModels(model), tools=tools).compile(
-        checkpointer=InMemorySaver()
-    )
+    return compiled(registry, model, build_pipeline_tools(PipelineToolDeps(**options)))
 
 
 def git(repo: Path, *args: str) -> None:
