@@ -109,7 +109,7 @@ def summary_of(description: str) -> str:
 
 
 def roster_text(roster: Sequence[tuple[str, str]], query: str) -> str:
-    """Answer list_agents: the agents a query names in full, else the whole roster, one short line each by domain.
+    """Answer list_agents: the agents a query names in full, else every agent in a phrase, one line per domain.
 
     The query names agents by id (`erp.fixes`), by domain word (`erp`, `language`) or by any other word or phrase
     found in ids and descriptions; "what can you do" names none of them, and gets the overview.
@@ -124,11 +124,10 @@ def roster_text(roster: Sequence[tuple[str, str]], query: str) -> str:
         picked = list(dict.fromkeys(by_name + in_text))
     if picked:
         return "\n".join(f"- {i}: {d}" for i, d in picked)
-    lines = []
+    lines = [f"Nova's {len(roster)} agents, by domain:"]
     for domain in sorted(domains):
         members = [(i, d) for i, d in roster if i.split(".", 1)[0] == domain]
-        lines.append(f"{domain} ({len(members)} agents):")
-        lines += [f"- {i}: {summary_of(d)}" for i, d in members]
+        lines.append(f"- {domain}: " + "; ".join(f"{i} ({summary_of(d)})" for i, d in members))
     return "\n".join(lines)
 
 
