@@ -88,10 +88,15 @@ def node_name(pipeline: str, step: str) -> str:
     return f"{pipeline}.{step}"
 
 
+def _onward(spec: PipelineSpec, index: int) -> str:
+    """Return the node after step `index`: the next step's, or the finish after the last."""
+    return node_name(spec.name, spec.steps[index + 1].id) if index + 1 < len(spec.steps) else FINISH
+
+
 def _route_after_review(spec: PipelineSpec, index: int) -> Callable[[PipelineState], str]:
     step = spec.steps[index]
     assert step.review is not None
-    onward = node_name(spec.name, spec.steps[index + 1].id) if index + 1 < len(spec.steps) else FINISH
+    onward = _onward(spec, index)
     redraft = node_name(spec.name, step.review.redraft_from) if step.review.redraft_from else FINISH
 
     def route_after_review(state: PipelineState) -> str:
@@ -106,7 +111,7 @@ def _route_after_review(spec: PipelineSpec, index: int) -> Callable[[PipelineSta
 def _route_after_refusal(spec: PipelineSpec, index: int) -> Callable[[PipelineState], Awaitable[str]]:
     step = spec.steps[index]
     assert step.on_refused is not None
-    onward = node_name(spec.name, spec.steps[index + 1].id) if index + 1 < len(spec.steps) else FINISH
+    onward = _onward(spec, index)
     redraft = node_name(spec.name, step.on_refused.redraft_from)
 
     async def route_after_refusal(state: PipelineState) -> str:
@@ -139,6 +144,7 @@ def build_pipeline_graph(
     finish: Any = make_finish_pipeline(specs)
     builder.add_node(FINISH, finish)
     for spec in specs.values():
+        targets = sorted({node_name(spec.name, s.id) for s in spec.steps} | {FINISH})  # where a routed step may go
         for i, step in enumerate(spec.steps):
             name = node_name(spec.name, step.id)
             if step.kind == "agent":
@@ -154,11 +160,9 @@ def build_pipeline_graph(
             policy = step_retry(step) if step.kind != "review" else None
             builder.add_node(name, node, retry_policy=policy)
             if step.kind == "review":
-                targets = {node_name(spec.name, s.id) for s in spec.steps} | {FINISH}
-                builder.add_conditional_edges(name, _route_after_review(spec, i), sorted(targets))
+                builder.add_conditional_edges(name, _route_after_review(spec, i), targets)
             elif step.on_refused is not None:
-                targets = {node_name(spec.name, s.id) for s in spec.steps} | {FINISH}
-                builder.add_conditional_edges(name, _route_after_refusal(spec, i), sorted(targets))
+                builder.add_conditional_edges(name, _route_after_refusal(spec, i), targets)
             elif i + 1 < len(spec.steps):
                 builder.add_edge(name, node_name(spec.name, spec.steps[i + 1].id))
             else:

@@ -2,7 +2,7 @@
 
 Both reads parse every Python file of the project, and erp.schema, erp.tenancy, erp.query and the issue_fix
 pipeline ask for them on every turn or step. `ProjectReader` keeps the last read of each project root with the
-stamp of its files (path, size and modification time of each file `project_files` lists): an unchanged project
+stamp of its files (path, inode, size, mtime and ctime of each file `project_files` lists): an unchanged project
 is a stat per file, and a fixed leak or an added field shows on the next request, with no restart.
 """
 
