@@ -73,6 +73,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
                     "route": result.route.model_dump() if result.route else None,
                     "answer": result.answer,
                     "error": result.error,
+                    "remembered": list(result.remembered),
                 },
                 indent=2,
             )
@@ -80,6 +81,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     else:
         console.print(_route_line(result.route), style="cyan", markup=False)
         console.print(result.answer, markup=False)
+        _print_remembered(result.remembered)
         console.print(f"[dim]thread {result.thread_id}[/dim]")
     return 1 if result.error else 0
 
@@ -153,10 +155,17 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 text, thread_id=thread, on_token=on_token, on_route=on_route, on_redo=on_redo
             )
             console.print(unstreamed(result.answer, "".join(streamed)), markup=False)
+            _print_remembered(result.remembered)
             failures += 1 if result.error else 0
     finally:
         await nova.close()
     return 1 if failures and not interactive else 0
+
+
+def _print_remembered(records: Sequence[str]) -> None:
+    """Show what the turn's memory write changed, so no memory is stored behind the owner's back."""
+    for record in records:
+        console.print(f"✎ memory: {record}", style="dim", markup=False)
 
 
 def unstreamed(answer: str, streamed: str) -> str:

@@ -111,6 +111,7 @@ class TurnResult:
     route: RouteDecision | None
     answer: str
     error: dict[str, str] | None = None
+    remembered: tuple[str, ...] = ()  # what the turn's memory write stored or retired (the store's record lines)
 
 
 GEN0_THRESHOLD = 20_000  # net allocations between young collections (CPython's default is 700)
@@ -376,7 +377,8 @@ class NovaRuntime:
         await self.turns.record(
             user_id=user, thread_id=thread, agent=route.chosen if route else None, status="ok", duration_ms=_ms(started)
         )
-        return TurnResult(thread, route.chosen if route else None, route, answer)
+        remembered = tuple(state.values.get("remembered") or ())
+        return TurnResult(thread, route.chosen if route else None, route, answer, remembered=remembered)
 
     async def _fail_turn(self, config: RunnableConfig, exc: BaseException) -> dict[str, str]:
         """Close a failed turn in the thread itself, so the thread stays consistent and resumable."""
@@ -391,7 +393,12 @@ class NovaRuntime:
         text = TURN_FAILED.format(what=node, kind=error["kind"], message=error["message"])
         await self.graph.aupdate_state(
             config,
-            {"messages": [AIMessage(content=text, name="nova")], "error": error, "active_agent": None},
+            {
+                "messages": [AIMessage(content=text, name="nova")],
+                "error": error,
+                "active_agent": None,
+                "remembered": None,
+            },
             as_node="record_memory",
         )
         return error

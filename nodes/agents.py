@@ -23,6 +23,8 @@ from state.memory import MemoryRef
 HISTORY_MESSAGES = 12
 HISTORY_CHARS = 6000
 ECHO_MIN_CHARS = 24  # a repeated reply shorter than this is an acknowledgement, not a copied answer
+RESTATE_SHARE = 0.8  # share of a reply's words found in one thing the owner said (or one memory) to restate it
+_WORD_RE = re.compile(r"\w+")
 REPLY_TAG = "nova:reply"  # the model call that writes a turn's answer: its tokens are the ones to show
 REDO_TAG = "nova:redo"  # a reply written again: whoever streamed the first attempt's tokens drops them
 
@@ -64,15 +66,29 @@ def _squash(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def echoes_earlier_reply(text: str, history: Sequence[BaseMessage]) -> bool:
+def echoes_earlier_reply(text: str, history: Sequence[BaseMessage], grounds: Sequence[str] = ()) -> bool:
     """Return True when a new reply repeats, word for word, an earlier reply in the history.
 
-    Short replies ("You're welcome!", "Done.") are fairly repeated and never count.
+    Short replies ("You're welcome!", "Done.") are fairly repeated and never count, and neither does a reply that
+    restates what the owner stated in the conversation (a question restated is no answer) or one of `grounds`
+    (the memories recalled for the turn):
+    after "Find a Sign uses a transparent listing model" was said and echoed, "what do you know about Find a
+    Sign?" has that sentence for its answer, and asking again only made the model drop half of it.
     """
     said = _squash(text)
     if len(said) < ECHO_MIN_CHARS:
         return False
-    return any(isinstance(m, AIMessage) and _squash(m.text) == said for m in history[:-1])
+    if not any(isinstance(m, AIMessage) and _squash(m.text) == said for m in history[:-1]):
+        return False
+    said_by_owner = (m.text for m in history if isinstance(m, HumanMessage) and not m.text.rstrip().endswith("?"))
+    return not any(restates(text, source) for source in (*grounds, *said_by_owner))
+
+
+def restates(text: str, source: str) -> bool:
+    """Return True when nearly every word of `text` is a word of `source` (RESTATE_SHARE of them, at least)."""
+    words = _WORD_RE.findall(text.casefold())
+    known = set(_WORD_RE.findall(source.casefold()))
+    return bool(words) and sum(w in known for w in words) >= RESTATE_SHARE * len(words)
 
 
 def without_reply(text: str, history: Sequence[BaseMessage]) -> list[BaseMessage]:
@@ -183,7 +199,8 @@ def make_respond(
             return {"messages": [ungrounded_reply(card, card.grounded_by, results)], "active_agent": card.id}
         history = recent_history(state["messages"])
         reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *history])
-        if len(history) > 1 and echoes_earlier_reply(reply.text, history):
+        grounds = [m.text for m in state.get("recalled") or []]
+        if len(history) > 1 and echoes_earlier_reply(reply.text, history, grounds):
             # Small local models answer a new message by copying one of their earlier replies from the history
             # ("I don't have any information about that" again, after the fact was stored). Ask once more with
             # the copied reply taken out of the conversation, the rest kept (a rewrite needs the text before it);

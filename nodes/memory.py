@@ -310,19 +310,21 @@ class MemoryStore(MemoryAdmin):
 
     # ---------------------------------------------------------------- write path
 
-    async def observe(self, ref: TurnRef, text: str) -> list[str]:
-        """Extract, triage and store memories from a user message; return one record line per candidate."""
+    async def observe(self, ref: TurnRef, text: str) -> Remembered:
+        """Extract, triage and store memories from a user message; return what each candidate did."""
         if not text.strip():
-            return []
+            return Remembered(())
         if len(text) > MAX_MESSAGE_CHARS:
-            return [f"skipped: message longer than {MAX_MESSAGE_CHARS} characters"]
+            return Remembered(
+                (WriteOutcome("refused", f"skipped: message longer than {MAX_MESSAGE_CHARS} characters"),)
+            )
         await self.prepare_user(ref.user_id)
         if self.extractor is self.rules:
             candidates = self.rules.extract_sync(text, context=await self._thread_context(ref, text))
         else:
             hits = await self.search(ref.user_id, text, limit=8)
             candidates = await self.extractor.extract(text, [f"{h.subject}: {h.text}" for h in hits])
-        return [o.record for o in await self._apply_all(ref, candidates)]
+        return Remembered(tuple(await self._apply_all(ref, candidates)))
 
     async def _thread_context(self, ref: TurnRef, text: str) -> str:
         """Return the thread's latest live memory when the message may lean on it ("it's now ...", "she ...").

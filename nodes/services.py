@@ -30,8 +30,8 @@ class MemoryPort(Protocol):
         """Return the core profile plus the archive matches for a request (`qvec`: its query vector, if known)."""
         ...
 
-    async def observe(self, ref: TurnRef, text: str) -> list[str]:
-        """Extract, triage and store memories from a user message; return what was done."""
+    async def observe(self, ref: TurnRef, text: str) -> Remembered:
+        """Extract, triage and store memories from a user message; return what each candidate did."""
         ...
 
     async def search(self, user_id: str, query: str, *, limit: int = 8) -> list[MemoryRef]:
@@ -204,9 +204,9 @@ class NullMemory:
         """Return nothing."""
         return []
 
-    async def observe(self, ref: TurnRef, text: str) -> list[str]:
+    async def observe(self, ref: TurnRef, text: str) -> Remembered:
         """Store nothing."""
-        return []
+        return Remembered(())
 
     async def search(self, user_id: str, query: str, *, limit: int = 8) -> list[MemoryRef]:
         """Return nothing."""

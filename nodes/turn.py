@@ -196,6 +196,9 @@ def make_ask_clarification(descriptions: dict[str, str]) -> Callable[..., Awaita
     return ask_clarification
 
 
+SHOWN_WRITES = ("stored", "forgotten")  # what a turn's memory write reports: what it changed in the store
+
+
 def make_record_memory(services: Services) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Build the post-reply node that extracts, triages and stores memories from the user's message."""
 
@@ -211,7 +214,10 @@ def make_record_memory(services: Services) -> Callable[..., Awaitable[dict[str, 
             message_id=human.id,
             agent_id=route.chosen if route else None,
         )
-        await services.memory.observe(ref, human.text)
-        return {}
+        outcomes = (await services.memory.observe(ref, human.text)).outcomes
+        written = [o.record for o in outcomes if o.kind in SHOWN_WRITES]
+        if written:
+            return {"remembered": written}
+        return {"remembered": None} if state.get("remembered") else {}
 
     return record_memory

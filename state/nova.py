@@ -28,10 +28,11 @@ class NovaInput(TypedDict):
 
 
 class NovaOutput(TypedDict):
-    """What a caller gets back: the thread and the last routing decision."""
+    """What a caller gets back: the thread, the last routing decision and what the turn stored in memory."""
 
     messages: Annotated[list[AnyMessage], add_messages]
     route: RouteDecision | None
+    remembered: list[str] | None
 
 
 class NovaState(TypedDict, total=False):
@@ -45,6 +46,9 @@ class NovaState(TypedDict, total=False):
         recalled: Memories put into this turn's context.
         error: Set when a turn ended because a step failed after its retries.
         summary: A rolling summary of turns moved out of `messages` into the transcript.
+        remembered: What the memory write path stored or retired from this turn's message, as the store's record
+            lines ("stored in archive as general/wayne: Wayne is ..."), so the owner sees every write; None when
+            nothing was.
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
@@ -54,3 +58,4 @@ class NovaState(TypedDict, total=False):
     recalled: Annotated[list[MemoryRef], replace_list]
     error: TurnError | None
     summary: str | None
+    remembered: list[str] | None

@@ -13,8 +13,9 @@ from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.errors import GraphRecursionError
 
 from nodes.agents import echoes_earlier_reply
-from nodes.services import NullErp, Services
+from nodes.services import NullErp, NullMemory, Services, TurnRef
 from state.context import Context
+from state.memory import Remembered, WriteOutcome
 from state.routing import RouteDecision
 from tests.fakes import ScriptedModel
 
@@ -83,6 +84,26 @@ async def test_a_reply_copied_from_earlier_in_the_thread_is_asked_again_without_
     assert out["messages"][-1].text == "À demain, et bonne soirée à vous !" and model.calls == 5
     thanks = [HumanMessage("thanks"), AIMessage("You're welcome!"), HumanMessage("thanks again")]
     assert not echoes_earlier_reply("You're welcome!", thanks)
+
+
+def test_a_repeated_reply_that_restates_the_owner_or_a_recalled_memory_is_the_answer() -> None:
+    # Said, echoed, then asked about: the sentence is the answer, not a copied reply (the local model, asked
+    # again, dropped half of it).
+    fact = "Find a Sign uses a transparent listing model, no pay-to-rank."
+    said = [HumanMessage(fact.rstrip(".")), AIMessage(fact), HumanMessage("what do you know about Find a Sign?")]
+    assert not echoes_earlier_reply(fact, said)
+    memory = "Find a Sign lists sign makers for free and nobody can pay to rank higher."
+    asked = [HumanMessage("Find a Sign?"), AIMessage(memory), HumanMessage("and what do you know about it?")]
+    assert echoes_earlier_reply(memory, asked)
+    assert not echoes_earlier_reply(memory, asked, grounds=[memory.rstrip(".")])
+    # A copy that restates neither is still asked again, however close its topic.
+    stale = "I don't have any information about Find a Sign's listing model yet."
+    again = [
+        HumanMessage("Find a Sign's listing model?"),
+        AIMessage(stale),
+        HumanMessage("it's transparent, no pay-to-rank"),
+    ]
+    assert echoes_earlier_reply(stale, [*again, HumanMessage("so what is it?")], grounds=[memory])
 
 
 async def test_thanks_gets_a_reply_and_the_next_follow_up_returns_to_the_agent_before_it(make_graph: Any) -> None:
@@ -274,6 +295,36 @@ async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> N
         {"user": "kieran", "text": first["route"].text, "correct": "erp.query", "wrong": first["route"].chosen}
     ]
     assert out["messages"][-1].response_metadata["agent"] == "erp.query"
+
+
+class ScriptedMemory(NullMemory):
+    """A memory whose write path says what it did with each message, from a script."""
+
+    def __init__(self, outcomes: dict[str, tuple[WriteOutcome, ...]]) -> None:
+        self.outcomes = outcomes
+
+    async def observe(self, ref: TurnRef, text: str) -> Remembered:
+        return Remembered(self.outcomes.get(text, ()))
+
+
+async def test_a_turn_says_what_its_memory_write_changed_and_the_next_turn_clears_it(make_graph: Any) -> None:
+    from nodes.services import NullHealth, NullRouteLog, Services
+
+    wayne = "Wayne is the domain expert on the Sweeper Parts system"
+    memory = ScriptedMemory(
+        {
+            wayne: (WriteOutcome("stored", f"stored in archive as general/wayne: {wayne}.", wayne),),
+            "where do I live?": (WriteOutcome("known", "already known (exact duplicate): York"),),
+        }
+    )
+    services = Services(memory, NullRouteLog(), NullHealth(), RecordingCorrections())
+    graph = make_graph(ScriptedModel(["Noted.", "York.", "Hello!"]), services)
+    config = cfg()
+    out = await turn(graph, config, wayne)
+    assert out["remembered"] == [f"stored in archive as general/wayne: {wayne}."]
+    # Only what changed the store is said: a fact already known is not news.
+    out = await turn(graph, config, "where do I live?")
+    assert out["remembered"] is None
 
 
 class RecordingTranscript:

@@ -39,7 +39,7 @@ async def texts(store: MemoryStore, user: str, question: str, project: str | Non
 
 async def test_write_path_records_tier_reason_and_provenance(store: MemoryStore) -> None:
     done = await store.observe(turn(message="m1"), "fyi Hartley & Co's support hours are 9 to 5 on weekdays")
-    assert done == [
+    assert [o.record for o in done.outcomes] == [
         "stored in archive as client:hartley/support_hours: Hartley & Co's support hours are 9 to 5 on weekdays."
     ]
     [record] = await store.list_memories("u1")
@@ -116,10 +116,11 @@ async def test_the_agents_remember_call_reports_what_its_own_turn_stored(store: 
 async def test_exact_and_near_duplicates_are_merged_not_stored_twice(store: MemoryStore) -> None:
     await store.observe(turn(thread="t1"), "remember that the van's registration is YK19 KTR")
     merged = await store.observe(turn(thread="t2"), "the van's registration is YK19 KTR")
-    assert merged[0].startswith("already known (exact duplicate)")
+    assert merged.outcomes[0].kind == "known"
+    assert merged.outcomes[0].record.startswith("already known (exact duplicate)")
     await store.observe(turn(thread="t3"), "remember that Hartley & Co's contract renews every March")
     near = await store.observe(turn(thread="t4"), "Hartley's contract renews every March")
-    assert near[0].startswith("already known (same value restated)")
+    assert near.outcomes[0].record.startswith("already known (same value restated)")
     records = await store.list_memories("u1", include_inactive=True)
     assert len(records) == 2
     van = next(r for r in records if r.subject == "van/registration")
@@ -146,7 +147,7 @@ async def test_users_never_see_each_others_memories(store: MemoryStore) -> None:
 async def test_forget_discards_recoverably_and_restore_brings_it_back(store: MemoryStore) -> None:
     await store.observe(turn(), "remember that I drink oat milk")
     said = await store.observe(turn(thread="t2"), "forget that I drink oat milk, I don't any more")
-    assert said == ["forgotten: I drink oat milk."]
+    assert [(o.kind, o.record) for o in said.outcomes] == [("forgotten", "forgotten: I drink oat milk.")]
     assert not any("oat" in t for t in await texts(store, "u1", "what milk do I drink?"))
     [gone] = await store.list_memories("u1", include_inactive=True)
     assert (gone.tier, gone.reason) == ("discarded", "forgotten on request")
@@ -159,8 +160,9 @@ async def test_forget_discards_recoverably_and_restore_brings_it_back(store: Mem
 
 async def test_secrets_and_questions_are_not_stored(store: MemoryStore) -> None:
     refused = await store.observe(turn(), "my AIREP admin password is Tr0ub4dor&3")
-    assert refused[0].startswith("not stored: refused: looks like a secret")
-    assert await store.observe(turn(), "is my home city York?") == []
+    assert refused.outcomes[0].kind == "refused"
+    assert refused.outcomes[0].record.startswith("not stored: refused: looks like a secret")
+    assert (await store.observe(turn(), "is my home city York?")).outcomes == ()
     assert await store.list_memories("u1", include_inactive=True) == []
 
 

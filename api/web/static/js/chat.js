@@ -122,6 +122,10 @@ export async function render(root, params) {
         );
       }
     });
+    // What the last turn's memory write stored or retired: nothing is remembered behind the owner's back.
+    for (const record of (values && values.remembered) || []) {
+      messages.append(h("li", { class: "msg memory-note" }, `Memory: ${record}`));
+    }
     const error = values && values.error;
     if (error) messages.append(h("li", { class: "msg failed", role: "status" }, `The turn failed at ${error.node}: ${error.message}`));
     renderClarify(values);
