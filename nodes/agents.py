@@ -23,6 +23,15 @@ from state.memory import MemoryRef
 HISTORY_MESSAGES = 12
 HISTORY_CHARS = 6000
 ECHO_MIN_CHARS = 24  # a repeated reply shorter than this is an acknowledgement, not a copied answer
+MEMORY_WRITE_TOOLS = frozenset({"memory_remember", "memory_forget"})  # the tools through which a reply writes memory
+RECORD_LINE_RE = re.compile(r"\s*\(record: ")  # the store's record line, as memory_remember's output ends
+# A line that reports a memory write: the store's record, or an acknowledgement in memory_remember's words.
+WRITE_CLAIM_RE = re.compile(
+    r"\s*(?:[-*•]\s*)?(?:\(record: |(?:noted|already noted|remembered|stored|saved|forgotten)\b\s*[:(])",
+    re.IGNORECASE,
+)
+UNMADE_WRITE_HEAD = "This reply stored nothing in memory and removed nothing from it"
+UNMADE_WRITE_NOTE = UNMADE_WRITE_HEAD + ", whatever these lines say:\n{lines}"
 RESTATE_SHARE = 0.8  # share of a reply's words found in one thing the owner said (or one memory) to restate it
 _WORD_RE = re.compile(r"\w+")
 REPLY_TAG = "nova:reply"  # the model call that writes a turn's answer: its tokens are the ones to show
@@ -47,7 +56,11 @@ class ToolChoice(BaseModel):
 
 
 def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
-    """Keep the latest messages within a character budget, so a long thread fits a small context."""
+    """Keep the latest messages within a character budget, so a long thread fits a small context.
+
+    Earlier replies go without the memory store's record lines ("(record: stored in archive as ...)"): a small
+    model that saw them wrote one into an answer of its own, for a memory no tool had stored.
+    """
     kept: list[BaseMessage] = []
     budget = HISTORY_CHARS
     for msg in reversed(list(messages)[-HISTORY_MESSAGES:]):
@@ -55,11 +68,31 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
         if kept and len(text) > budget:
             break
         budget -= len(text)
-        kept.append(msg)
+        kept.append(_without_records(msg))
     kept.reverse()
     while kept and not isinstance(kept[0], HumanMessage):
         kept.pop(0)
     return kept
+
+
+def _without_records(message: BaseMessage) -> BaseMessage:
+    if not isinstance(message, AIMessage) or "(record: " not in message.text:
+        return message
+    reply = message.text.split("\n\n" + UNMADE_WRITE_HEAD)[0]  # the note on unmade writes quotes the record too
+    kept = "\n".join(line for line in reply.splitlines() if not RECORD_LINE_RE.match(line))
+    return message.model_copy(update={"content": kept})
+
+
+def unmade_writes(reply: str, results: Sequence[ToolResult]) -> list[str]:
+    """Return the reply's lines that say something was stored in (or dropped from) memory when nothing was.
+
+    Only a memory tool that ran this turn writes memory from a reply. The 1.5B model, with stored facts
+    acknowledged earlier in the conversation, answered a tenancy question with "Noted: No querysets that skip
+    the branch filter found." and a record line in the store's format, for a memory that does not exist.
+    """
+    if any(r["tool"] in MEMORY_WRITE_TOOLS and succeeded(r) for r in results):
+        return []
+    return [line.strip() for line in reply.splitlines() if WRITE_CLAIM_RE.match(line)]
 
 
 def _squash(text: str) -> str:
@@ -207,12 +240,17 @@ def make_respond(
             # if that gives the same text too, it is the answer.
             redo = model.with_config(tags=[REPLY_TAG, REDO_TAG])
             reply = await redo.ainvoke([SystemMessage(system), *without_reply(reply.text, history)])
-        content: Any = reply.content
+        # Notes are said after the reply, which has been streamed already.
+        notes: list[str] = []
         metadata: dict[str, Any] = {"agent": card.id}
+        if claims := unmade_writes(reply.text, results):
+            notes.append(UNMADE_WRITE_NOTE.format(lines="\n".join(f"- {c}" for c in claims)))
+            metadata["unmade_writes"] = claims
         if card.grounded_by and (altered := altered_quotes(reply.text, [r for r in results if succeeded(r)])):
             # The answer rests on the tool, so a line that only looks like the tool's is said to be unchecked.
-            content = reply.text + "\n\n" + UNVERIFIED_NOTE.format(lines="\n".join(f"- {a}" for a in altered))
+            notes.append(UNVERIFIED_NOTE.format(lines="\n".join(f"- {a}" for a in altered)))
             metadata["unverified_lines"] = altered
+        content: Any = "\n\n".join([reply.text, *notes]) if notes else reply.content
         message = AIMessage(content=content, name=card.id.replace(".", "_"), response_metadata=metadata, id=reply.id)
         return {"messages": [message], "active_agent": card.id}
 

@@ -362,6 +362,20 @@ def test_a_reply_cut_off_and_retried_streams_only_the_answer(signed_in: Any, web
     assert all(answer.startswith(s) for s in shown), shown  # ... and never had the retried answer run on after it
 
 
+def test_what_a_turn_stored_in_memory_is_shown_under_its_reply(signed_in: Any, web_server: WebServer) -> None:
+    browser = signed_in
+    go(browser, web_server, "/chat")
+    visible(browser, "#message")
+    count = len(replies(browser))
+    send(browser, "my dentist is Dr Amara Osei in Headingley")
+    settled(browser, count + 1)
+    note = text_in(browser, "#messages .msg.memory-note", "Dr Amara Osei")
+    assert note.text.startswith("Memory: stored in"), note.text
+    send(browser, "what is the capital of Peru?")
+    settled(browser, count + 2)
+    assert not css(browser, "#messages .msg.memory-note"), "a turn that stored nothing shows no memory note"
+
+
 def test_keyboard_reaches_the_composer_and_sends(signed_in: Any, web_server: WebServer) -> None:
     browser = signed_in
     from selenium.webdriver.common.keys import Keys

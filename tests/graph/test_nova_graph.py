@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.errors import GraphRecursionError
 
-from nodes.agents import echoes_earlier_reply
+from nodes.agents import echoes_earlier_reply, unmade_writes
 from nodes.services import NullErp, NullMemory, Services, TurnRef
 from state.context import Context
 from state.memory import Remembered, WriteOutcome
@@ -295,6 +295,37 @@ async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> N
         {"user": "kieran", "text": first["route"].text, "correct": "erp.query", "wrong": first["route"].chosen}
     ]
     assert out["messages"][-1].response_metadata["agent"] == "erp.query"
+
+
+async def test_a_reply_that_says_it_stored_a_memory_no_tool_stored_is_contradicted(make_graph: Any) -> None:
+    # The 1.5B model copied the memory tool's acknowledgement and record line, seen earlier in the conversation,
+    # into an answer of an agent with no memory tool: "Noted: ..." for a memory that does not exist.
+    fake = "Noted: No querysets skip the branch filter.\n(record: stored in archive as user/note/none_found: ...)"
+    model = ScriptedModel(["Noted: Find a Sign has no pay-to-rank.\n(record: stored in archive as x: y)", fake])
+    graph = make_graph(model)
+    config = cfg()
+    out = await turn(graph, config, "proofread this: Find a Sign has no pay-to-rank")
+    reply = out["messages"][-1]
+    assert reply.text.startswith("Noted: Find a Sign has no pay-to-rank.\n(record: stored in archive as x: y)\n\n")
+    assert "This reply stored nothing in memory" in reply.text
+    assert reply.response_metadata["unmade_writes"] == [
+        "Noted: Find a Sign has no pay-to-rank.",
+        "(record: stored in archive as x: y)",
+    ]
+    # The next call does not see the record line of the reply before it, so it has none to copy.
+    await turn(graph, config, "proofread this too: the van are in Leeds")
+    earlier = [m.text for m in model.seen[-1] if isinstance(m, AIMessage)]
+    assert earlier and not any("(record: " in t for t in earlier)
+
+
+def test_a_memory_tool_that_ran_makes_the_acknowledgement_true() -> None:
+    ran = [{"tool": "memory_remember", "input": "x", "output": "Noted: x\n(record: stored in archive as a: x)"}]
+    said = "Noted: x\n(record: stored in archive as a: x)"
+    assert unmade_writes(said, ran) == []
+    refused = [{"tool": "memory_remember", "input": "x", "output": "Refused: memory is read-only"}]
+    assert unmade_writes(said, refused) == ["Noted: x", "(record: stored in archive as a: x)"]
+    # Ordinary prose that happens to begin with one of the words is no claim.
+    assert unmade_writes("Stored procedures are not used in AIREP.\nNoted that in the docs.", []) == []
 
 
 class ScriptedMemory(NullMemory):
