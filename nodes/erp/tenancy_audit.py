@@ -502,15 +502,23 @@ def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -
 
     A path keeps the findings in that file (`invoicing/views.py`, also under an absolute path or with `:line`); a
     model keeps those on it (by name, plural or app, as `models_named` reads them); other words are ignored, so
-    the request itself can be the input. A path that is not in the project keeps every finding, and the line
-    says so: a filter that matched nothing must not read as "no leak".
+    the request itself can be the input. The models the others are scoped by (Tenant, Branch) are kept only when
+    named by label (`core.Branch`): "the branch filter" is what a tenancy question is about, and keeping the
+    findings on core.Branch answered "any querysets that skip the branch filter?" with none. A path that is not in
+    the project keeps every finding, and the line says so: a filter that matched nothing must not read as "no leak".
     """
     root = Path(report.root)
     paths = mentioned_paths(root, query)
-    named = {f"{m.app}.{m.name}" for m in models_named(models, PATH_TOKEN_RE.sub(" ", query))}
+    text = PATH_TOKEN_RE.sub(" ", query)
+    scopes = scope_models(models)
+    # "the branch filter", "every tenant": the scope models' own names are what any tenancy question is about
+    named = {
+        m.label for m in models_named(models, text) if m.label not in scopes or m.label.casefold() in text.casefold()
+    }
     everything = list(report.findings)
+    whole = f"{len(everything)} finding(s) in the whole project ({report.files_scanned} files scanned)"
     if not paths and not named:
-        return everything, f"{len(everything)} finding(s) in the whole project ({report.files_scanned} files scanned)"
+        return everything, whole
     missing = [p for p in paths if p.startswith("/") or not (root / p).is_file()]  # absolute: outside the project
     found = [f for f in everything if f.file in paths or f.model in named]
     asked = ", ".join([p for p in paths if p not in missing] + sorted(named))
@@ -523,6 +531,12 @@ def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -
     if missing:
         lines += f" ({', '.join(missing)}: not a file of the project)"
     return found, lines
+
+
+def scope_models(models: Sequence[ModelInfo]) -> frozenset[str]:
+    """Return the labels of the models other models are scoped by (their tenant and branch keys point at them)."""
+    keys = ((m, k) for m in models for k in (m.tenant_key, m.branch_key) if k)
+    return frozenset(f.related_model for m, k in keys if (f := m.field(k)) is not None and f.related_model)
 
 
 def _in_project(root: Path, token: str) -> str:

@@ -210,6 +210,11 @@ def test_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         # A path the model made up keeps every finding, and says so: it must not read as "no leak".
         ("~/code/erp/shop/views.py:123", None, "not a file of the project"),
         ("is InvoiceLine scoped?", set(), "0 finding(s) in invoicing.InvoiceLine"),
+        # The models everything is scoped by, named as words, are what the question is about, not a filter: the
+        # Branch model kept 0 findings for this, which read as "no leak".
+        ("any querysets that skip the branch filter?", None, "10 finding(s) in the whole project"),
+        ("which views forget to filter by tenant or branch", None, "10 finding(s) in the whole project"),
+        ("are there leaks on core.Branch itself?", set(), "0 finding(s) in core.Branch"),
     ],
 )
 def test_findings_for_keeps_what_the_request_names_and_never_hides_a_leak_behind_a_bad_filter(
