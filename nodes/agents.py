@@ -32,6 +32,9 @@ WRITE_CLAIM_RE = re.compile(
 )
 UNMADE_WRITE_HEAD = "This reply stored nothing in memory and removed nothing from it"
 UNMADE_WRITE_NOTE = UNMADE_WRITE_HEAD + ", whatever these lines say:\n{lines}"
+BACK_REFERENCE_RE = re.compile(r"\b(?:it|this|that|above)\b", re.IGNORECASE)
+BACK_REFERENCE_WORDS = 8  # a request longer than this names what it works on
+QUOTED_TEXT_RE = re.compile(r"(?:^|\s)'[^']+'(?:\s|$|[.,!?])")  # 'text in single quotes' (not "it's")
 RESTATE_SHARE = 0.8  # share of a reply's words found in one thing the owner said (or one memory) to restate it
 _WORD_RE = re.compile(r"\w+")
 REPLY_TAG = "nova:reply"  # the model call that writes a turn's answer: its tokens are the ones to show
@@ -81,6 +84,32 @@ def _without_records(message: BaseMessage) -> BaseMessage:
     reply = message.text.split("\n\n" + UNMADE_WRITE_HEAD)[0]  # the note on unmade writes quotes the record too
     kept = "\n".join(line for line in reply.splitlines() if not RECORD_LINE_RE.match(line))
     return message.model_copy(update={"content": kept})
+
+
+def refers_back(request: str) -> bool:
+    """Return True when a request gives no text of its own and points at one before it.
+
+    One word ("summarise", "tl;dr"), or a short request with "it", "this", "that" or "above" ("make it more
+    formal", "proofread that"); text after a colon, in quotes or on further lines is the request's own.
+    """
+    if any(mark in request for mark in ':"\n\u201c') or QUOTED_TEXT_RE.search(request):
+        return False
+    words = request.split()
+    return len(words) == 1 or (len(words) <= BACK_REFERENCE_WORDS and bool(BACK_REFERENCE_RE.search(request)))
+
+
+def with_last_reply(history: Sequence[BaseMessage]) -> list[BaseMessage]:
+    """Return the history with the reply before the request put into the request, when the request refers back.
+
+    The 1.5B model answered "summarise", after a draft it had just written, with "Summarise the text."
+    """
+    if len(history) < 2 or not isinstance(history[-1], HumanMessage) or not refers_back(history[-1].text):
+        return list(history)
+    earlier = next((m for m in reversed(history[:-1]) if isinstance(m, AIMessage) and m.text.strip()), None)
+    if earlier is None:
+        return list(history)
+    request = HumanMessage(f"{history[-1].text}\n\nThe text (your reply before this message):\n{earlier.text}")
+    return [*history[:-1], request]
 
 
 def unmade_writes(reply: str, results: Sequence[ToolResult]) -> list[str]:
@@ -231,7 +260,8 @@ def make_respond(
         if card.grounded_by and not any(r["tool"] == card.grounded_by and succeeded(r) for r in results):
             return {"messages": [ungrounded_reply(card, card.grounded_by, results)], "active_agent": card.id}
         history = recent_history(state["messages"])
-        reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *history])
+        asked = with_last_reply(history) if card.works_on_last_reply else history
+        reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *asked])
         grounds = [m.text for m in state.get("recalled") or []]
         if len(history) > 1 and echoes_earlier_reply(reply.text, history, grounds):
             # Small local models answer a new message by copying one of their earlier replies from the history
@@ -239,7 +269,7 @@ def make_respond(
             # the copied reply taken out of the conversation, the rest kept (a rewrite needs the text before it);
             # if that gives the same text too, it is the answer.
             redo = model.with_config(tags=[REPLY_TAG, REDO_TAG])
-            reply = await redo.ainvoke([SystemMessage(system), *without_reply(reply.text, history)])
+            reply = await redo.ainvoke([SystemMessage(system), *without_reply(reply.text, asked)])
         # Notes are said after the reply, which has been streamed already.
         notes: list[str] = []
         metadata: dict[str, Any] = {"agent": card.id}

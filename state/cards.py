@@ -45,6 +45,9 @@ class AgentCard(BaseModel):
     # tool_agent: the answer must rest on a result of this tool; without one Nova says so instead of asking the
     # model, which would guess (erp.query: no number without a query that ran)
     grounded_by: str | None = None
+    # chat: a request that gives no text of its own and points back ("summarise", "make it more formal", "proofread
+    # that") works on the reply before it, which is put in the request the model reads (nodes/agents.py)
+    works_on_last_reply: bool = False
 
     @field_validator("id")
     @classmethod

@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.errors import GraphRecursionError
 
-from nodes.agents import echoes_earlier_reply, unmade_writes
+from nodes.agents import echoes_earlier_reply, refers_back, unmade_writes
 from nodes.services import NullErp, NullMemory, Services, TurnRef
 from state.context import Context
 from state.memory import Remembered, WriteOutcome
@@ -326,6 +326,40 @@ def test_a_memory_tool_that_ran_makes_the_acknowledgement_true() -> None:
     assert unmade_writes(said, refused) == ["Noted: x", "(record: stored in archive as a: x)"]
     # Ordinary prose that happens to begin with one of the words is no claim.
     assert unmade_writes("Stored procedures are not used in AIREP.\nNoted that in the docs.", []) == []
+
+
+@pytest.mark.parametrize(
+    ("request_text", "back"),
+    [
+        ("summarise", True),
+        ("tl;dr", True),
+        ("make it more formal", True),
+        ("proofread that please", True),
+        ("can you summarise the above in two lines", True),
+        ("proofread this: their going too the shop", False),  # its own text, after a colon
+        ("summarise 'the van is in Leeds and the keys are with Dave'", False),
+        ('make "see you soon" more formal', False),
+        ("shorten the welcome email we send to new tenants so it fits on a phone screen", False),
+        ("make it more formal\nDear Sam, the invoice is late, sorry", False),
+    ],
+)
+def test_a_request_refers_back_when_it_gives_no_text_and_points_at_one(request_text: str, back: bool) -> None:
+    assert refers_back(request_text) is back
+
+
+async def test_summarise_after_a_draft_works_on_the_draft(make_graph: Any) -> None:
+    # The 1.5B model answered a bare "summarise", after the draft it had written, with "Summarise the text."
+    draft = "Dear Wayne, thank you for the session on filter cross-references; the notes are in the shared folder."
+    model = ScriptedModel([draft, "Thanks Wayne; notes shared.", "Nothing to fix."])
+    graph = make_graph(model)
+    config = cfg()
+    await turn(graph, config, "draft a note to Wayne thanking him for the filter cross-reference session")
+    await turn(graph, config, "summarise")
+    request = model.seen[-1][-1]
+    assert isinstance(request, HumanMessage) and request.text.startswith("summarise\n\n") and draft in request.text
+    # A request with its own text is left as it is.
+    await turn(graph, config, "proofread this: the van are in Leeds")
+    assert model.seen[-1][-1].text == "proofread this: the van are in Leeds"
 
 
 class ScriptedMemory(NullMemory):
