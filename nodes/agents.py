@@ -112,6 +112,21 @@ def with_last_reply(history: Sequence[BaseMessage]) -> list[BaseMessage]:
     return [*history[:-1], request]
 
 
+def citations(tools: Sequence[str], results: Sequence[ToolResult]) -> str:
+    """Return the headline of each cited tool's last result ("erp_tenancy: 10 finding(s) in ..."), one a line.
+
+    A small model's prose can contradict the result in view: the 1.5B model answered "any querysets that skip the
+    branch filter?" with "No querysets that skip the branch filter." over an audit of 10 findings. The headline
+    under the reply is the tool's own word.
+    """
+    lines = []
+    for tool in tools:
+        last = next((r for r in reversed(results) if r["tool"] == tool and succeeded(r)), None)
+        if last is not None and (head := last["output"].strip().split("\n", 1)[0].strip()):
+            lines.append(f"{tool}: {head}")
+    return "\n".join(lines)
+
+
 def unmade_writes(reply: str, results: Sequence[ToolResult]) -> list[str]:
     """Return the reply's lines that say something was stored in (or dropped from) memory when nothing was.
 
@@ -280,6 +295,8 @@ def make_respond(
             # The answer rests on the tool, so a line that only looks like the tool's is said to be unchecked.
             notes.append(UNVERIFIED_NOTE.format(lines="\n".join(f"- {a}" for a in altered)))
             metadata["unverified_lines"] = altered
+        if cited := citations(card.cites, results):
+            notes.append(cited)
         content: Any = "\n\n".join([reply.text, *notes]) if notes else reply.content
         message = AIMessage(content=content, name=card.id.replace(".", "_"), response_metadata=metadata, id=reply.id)
         return {"messages": [message], "active_agent": card.id}

@@ -45,6 +45,9 @@ class AgentCard(BaseModel):
     # tool_agent: the answer must rest on a result of this tool; without one Nova says so instead of asking the
     # model, which would guess (erp.query: no number without a query that ran)
     grounded_by: str | None = None
+    # tool_agent: tools whose result's first line (its headline: "10 finding(s) in the whole project") is shown
+    # under the reply, so the evidence stands beside the model's prose (erp.tenancy: erp_tenancy)
+    cites: tuple[str, ...] = ()
     # chat: a request that gives no text of its own and points back ("summarise", "make it more formal", "proofread
     # that") works on the reply before it, which is put in the request the model reads (nodes/agents.py)
     works_on_last_reply: bool = False
@@ -74,6 +77,8 @@ class AgentCard(BaseModel):
     def _grounded_by_a_tool(self) -> AgentCard:
         if unknown := [t for t in self.answer_from if t not in self.preload]:
             raise ValueError(f"answer_from names tools the card does not preload: {unknown}")
+        if unknown := [t for t in self.cites if t not in (*self.tools, *self.preload)]:
+            raise ValueError(f"cites names tools the card does not have: {unknown}")
         if self.grounded_by is not None and self.grounded_by not in (*self.tools, *self.preload):
             raise ValueError(f"grounded_by names a tool the card does not have: {self.grounded_by!r}")
         return self

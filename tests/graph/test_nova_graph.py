@@ -241,6 +241,21 @@ async def test_lines_that_only_look_like_the_tools_are_flagged_in_a_grounded_ans
     assert "unverified_lines" not in out["messages"][-1].response_metadata
 
 
+class LeakyErp(NullErp):
+    async def tenancy(self, query: str) -> str:
+        return "10 finding(s) in the whole project (27 files scanned)\n- orders/views.py:18 Order.objects.get(pk=pk)"
+
+
+async def test_a_cited_tools_headline_stands_under_the_reply_whatever_the_reply_says(make_graph: Any) -> None:
+    # The 1.5B model answered "no" over an audit of 10 findings; the audit's own headline is under its answer.
+    model = ScriptedModel(["No querysets skip the branch filter."], structured=[ANSWER_NOW])
+    graph = make_graph(model, replace(Services.null(), erp=LeakyErp()))
+    out = await turn(graph, cfg(), "@erp.tenancy any querysets that skip the branch filter?")
+    answer = out["messages"][-1].text
+    assert answer.startswith("No querysets skip the branch filter.\n\n")
+    assert answer.endswith("\n\nerp_tenancy: 10 finding(s) in the whole project (27 files scanned)")
+
+
 async def test_an_answer_that_needs_a_query_result_is_not_guessed_without_one(make_graph: Any) -> None:
     # erp.query is grounded by erp_sql: a failed query (or none) gets Nova's own reply, not the model's guess.
     picks = [{"tool": "erp_sql", "input": "SELECT nope FROM nowhere"}, {"tool": "none", "input": ""}]

@@ -87,3 +87,11 @@ def test_a_preload_tool_need_not_be_offered_to_the_model_but_must_exist(tmp_path
     assert card.preload == ("act", "x") and card.tools == ("x",)
     with pytest.raises(CardError, match="unknown tool 'act'"):
         load_registry(tmp_path, tools={"x"}, patterns={"tool_agent"})
+
+
+def test_a_card_cites_only_tools_it_has(tmp_path: Path) -> None:
+    path = write(tmp_path, "a/audit.toml", "a.audit", pattern="tool_agent", tools='["x"]')
+    path.write_text(path.read_text() + 'cites = ["y"]\n')
+    with pytest.raises(CardError, match=r"cites names tools the card does not have: \['y'\]"):
+        load_registry(tmp_path, tools={"x", "y"}, patterns={"tool_agent"})
+    assert load_registry().get("erp.tenancy").cites == ("erp_tenancy",)  # the shipped roster: the audit's headline
