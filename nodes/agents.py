@@ -79,7 +79,9 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
 
 
 def _without_records(message: BaseMessage) -> BaseMessage:
-    if not isinstance(message, AIMessage) or "(record: " not in message.text:
+    if not isinstance(message, AIMessage) or (
+        "(record: " not in message.text and UNMADE_WRITE_HEAD not in message.text
+    ):
         return message
     reply = message.text.split("\n\n" + UNMADE_WRITE_HEAD)[0]  # the note on unmade writes quotes the record too
     kept = "\n".join(line for line in reply.splitlines() if not RECORD_LINE_RE.match(line))
@@ -148,9 +150,9 @@ def echoes_earlier_reply(text: str, history: Sequence[BaseMessage], grounds: Seq
 
     Short replies ("You're welcome!", "Done.") are fairly repeated and never count, and neither does a reply that
     restates what the owner stated in the conversation (a question restated is no answer) or one of `grounds`
-    (the memories recalled for the turn):
-    after "Find a Sign uses a transparent listing model" was said and echoed, "what do you know about Find a
-    Sign?" has that sentence for its answer, and asking again only made the model drop half of it.
+    (the memories recalled for the turn): after "Find a Sign uses a transparent listing model" was said and
+    echoed, "what do you know about Find a Sign?" has that sentence for its answer, and asking again only made
+    the model drop half of it.
     """
     said = _squash(text)
     if len(said) < ECHO_MIN_CHARS:
