@@ -27,16 +27,34 @@ MEMORY_WRITE_TOOLS = frozenset({"memory_remember", "memory_forget"})  # the tool
 RECORD_LINE_RE = re.compile(r"\s*\(record: ")  # the store's record line, as memory_remember's output ends
 # A line that reports a memory write: the store's record, or an acknowledgement in memory_remember's words.
 WRITE_CLAIM_RE = re.compile(
-    r"\s*(?:[-*•]\s*)?(?:\(record: |(?:noted|already noted|remembered|stored|saved|forgotten)\b\s*[:(])",
+    r"\s*(?:>\s*)?(?:(?:[-*•+]|\d+[.)])\s+)?(?:[^\w\s(]\s*)?(?:\*\*|__|\*|_)?"  # quote, bullet, number, emoji, bold
+    r"(?:(?:ok(?:ay)?|got it|sure|done)[,!.]?\s+)?"  # "Got it, noted: ..."
+    r"(?:\(record: |(?:already noted|noted|remembered|stored|saved|forgotten)\b(?:\*\*|__|\*|_)?"
+    r"\s*(?:[:\uff1a\u2014\u2013]|-\s))",
     re.IGNORECASE,
 )
+# What memory_remember and memory_forget answer when they did write: an acknowledgement or a record of a write
+# (not "not stored: ...", "discarded ...", "nothing forgotten: ..." or "memory is not configured ...").
+WROTE_RE = re.compile(r"^(?:Already noted|Noted): |(?:^|; )(?:stored in |already known)|^forgotten: ")
 UNMADE_WRITE_HEAD = "This reply stored nothing in memory and removed nothing from it"
 UNMADE_WRITE_NOTE = UNMADE_WRITE_HEAD + ", whatever these lines say:\n{lines}"
-BACK_REFERENCE_RE = re.compile(r"\b(?:it|this|that|above)\b", re.IGNORECASE)
+BACK_REFERENCE_RE = re.compile(
+    r"\b(?:[Ii]t|[Tt]his|[Tt]hat|[Aa]bove|your (?:last )?(?:reply|answer|draft))\b"
+)  # not "IT"
 BACK_REFERENCE_WORDS = 8  # a request longer than this names what it works on
-QUOTED_TEXT_RE = re.compile(r"(?:^|\s)'[^']+'(?:\s|$|[.,!?])")  # 'text in single quotes' (not "it's")
+# Text of the request's own: a quote opening a word (an apostrophe never follows a space), any double quote,
+# or "it is ..." / "that's ..." (a sentence to work on, not a pointer: "proofread it is a nice day").
+OPEN_QUOTE_RE = re.compile(r"(?:^|\s)['\u2018`]\S|[\"\u201c\u201d\u201e\u00ab\u00bb]")
+OWN_CLAUSE_RE = re.compile(
+    r"\S\s+(?:it|this|that)(?:\s+(?:is|was|are|were|has|will|does|did|can)\b|['\u2019]s\b)", re.IGNORECASE
+)
+DASH_RE = re.compile(r"\s[-\u2013\u2014]+\s")
+FILLER_WORDS = frozenset({"please", "pls", "plz", "thanks", "thx", "now", "again", "ok", "okay"})
+NOT_WORKED_ON = ("clarify", "chat.general")  # a clarifying question or small talk is no text to work on
 RESTATE_SHARE = 0.8  # share of a reply's words found in one thing the owner said (or one memory) to restate it
 _WORD_RE = re.compile(r"\w+")
+_CONTENT_WORD_RE = re.compile(r"\w{4,}")
+PRONOUN_RE = re.compile(r"\b(?:it|its|this|that|they|them|their|he|she|him|her)\b", re.IGNORECASE)
 REPLY_TAG = "nova:reply"  # the model call that writes a turn's answer: its tokens are the ones to show
 REDO_TAG = "nova:redo"  # a reply written again: whoever streamed the first attempt's tokens drops them
 
@@ -91,27 +109,44 @@ def _without_records(message: BaseMessage) -> BaseMessage:
 def refers_back(request: str) -> bool:
     """Return True when a request gives no text of its own and points at one before it.
 
-    One word ("summarise", "tl;dr"), or a short request with "it", "this", "that" or "above" ("make it more
-    formal", "proofread that"); text after a colon, in quotes or on further lines is the request's own.
+    One word besides please/thanks ("summarise", "tl;dr", "shorter please"), or a short request that points back
+    with it, this, that, above or "your reply" ("make it more formal", "proofread that"). Text after a colon or a
+    dash, in quotes (straight or typographic), on further lines, or a sentence of its own ("proofread it is a nice
+    day") is the request's own; so is a one-word question ("Why?").
     """
-    if any(mark in request for mark in ':"\n\u201c') or QUOTED_TEXT_RE.search(request):
+    request = request.strip()
+    if not request or len(request.splitlines()) > 1 or ":" in request or OPEN_QUOTE_RE.search(request):
         return False
-    words = request.split()
-    return len(words) == 1 or (len(words) <= BACK_REFERENCE_WORDS and bool(BACK_REFERENCE_RE.search(request)))
+    if DASH_RE.search(request):
+        return False
+    words = [w for w in request.split() if w.strip(",.!").casefold() not in FILLER_WORDS] or request.split()
+    if len(words) == 1:
+        return not request.endswith("?") and not words[0].strip(".!").isdigit()
+    return (
+        len(request.split()) <= BACK_REFERENCE_WORDS
+        and bool(BACK_REFERENCE_RE.search(request))
+        and not OWN_CLAUSE_RE.search(request)
+    )
 
 
 def with_last_reply(history: Sequence[BaseMessage]) -> list[BaseMessage]:
     """Return the history with the reply before the request put into the request, when the request refers back.
 
-    The 1.5B model answered "summarise", after a draft it had just written, with "Summarise the text."
+    The 1.5B model answered "summarise", after a draft it had just written, with "Summarise the text." The reply
+    taken is the last one that is not a clarifying question or small talk ("You're welcome!").
     """
     if len(history) < 2 or not isinstance(history[-1], HumanMessage) or not refers_back(history[-1].text):
         return list(history)
-    earlier = next((m for m in reversed(history[:-1]) if isinstance(m, AIMessage) and m.text.strip()), None)
+    earlier = next((m for m in reversed(history[:-1]) if _worked_on(m)), None)
     if earlier is None:
         return list(history)
     request = HumanMessage(f"{history[-1].text}\n\nThe text (your reply before this message):\n{earlier.text}")
     return [*history[:-1], request]
+
+
+def _worked_on(message: BaseMessage) -> bool:
+    agent = message.response_metadata.get("agent") if isinstance(message, AIMessage) else None
+    return isinstance(message, AIMessage) and bool(message.text.strip()) and agent not in NOT_WORKED_ON
 
 
 def citations(tools: Sequence[str], results: Sequence[ToolResult]) -> str:
@@ -136,7 +171,7 @@ def unmade_writes(reply: str, results: Sequence[ToolResult]) -> list[str]:
     acknowledged earlier in the conversation, answered a tenancy question with "Noted: No querysets that skip
     the branch filter found." and a record line in the store's format, for a memory that does not exist.
     """
-    if any(r["tool"] in MEMORY_WRITE_TOOLS and succeeded(r) for r in results):
+    if any(r["tool"] in MEMORY_WRITE_TOOLS and WROTE_RE.search(r["output"]) for r in results):
         return []
     return [line.strip() for line in reply.splitlines() if WRITE_CLAIM_RE.match(line)]
 
@@ -159,15 +194,36 @@ def echoes_earlier_reply(text: str, history: Sequence[BaseMessage], grounds: Seq
         return False
     if not any(isinstance(m, AIMessage) and _squash(m.text) == said for m in history[:-1]):
         return False
+    if not set(_CONTENT_WORD_RE.findall(_request_topic(history).casefold())) & set(
+        _CONTENT_WORD_RE.findall(text.casefold())
+    ):
+        return True  # nothing of the request in it: a copy, however well it restates something else
     said_by_owner = (m.text for m in history if isinstance(m, HumanMessage) and not m.text.rstrip().endswith("?"))
     return not any(restates(text, source) for source in (*grounds, *said_by_owner))
 
 
+def _request_topic(history: Sequence[BaseMessage]) -> str:
+    """Return the latest request, with the owner's message before it when it points back ("what about it?")."""
+    humans = [m.text for m in history if isinstance(m, HumanMessage)]
+    if not humans:
+        return ""
+    if len(humans) > 1 and PRONOUN_RE.search(humans[-1]):
+        return f"{humans[-2]} {humans[-1]}"
+    return humans[-1]
+
+
 def restates(text: str, source: str) -> bool:
-    """Return True when nearly every word of `text` is a word of `source` (RESTATE_SHARE of them, at least)."""
+    """Return True when nearly every word of `text` is a word of `source` (RESTATE_SHARE of them, at least).
+
+    A source more than twice as long as the text is not restated by it (almost any summary's words are in its
+    source).
+    """
     words = _WORD_RE.findall(text.casefold())
-    known = set(_WORD_RE.findall(source.casefold()))
-    return bool(words) and sum(w in known for w in words) >= RESTATE_SHARE * len(words)
+    source_words = _WORD_RE.findall(source.casefold())
+    if not words or len(source_words) > 2 * len(words):
+        return False
+    known = set(source_words)
+    return sum(w in known for w in words) >= RESTATE_SHARE * len(words)
 
 
 def without_reply(text: str, history: Sequence[BaseMessage]) -> list[BaseMessage]:

@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.errors import GraphRecursionError
 
-from nodes.agents import echoes_earlier_reply, refers_back, unmade_writes
+from nodes.agents import echoes_earlier_reply, refers_back, unmade_writes, with_last_reply
 from nodes.services import NullErp, NullMemory, Services, TurnRef
 from state.context import Context
 from state.memory import Remembered, WriteOutcome
@@ -96,6 +96,15 @@ def test_a_repeated_reply_that_restates_the_owner_or_a_recalled_memory_is_the_an
     asked = [HumanMessage("Find a Sign?"), AIMessage(memory), HumanMessage("and what do you know about it?")]
     assert echoes_earlier_reply(memory, asked)
     assert not echoes_earlier_reply(memory, asked, grounds=[memory.rstrip(".")])
+    # A copy of an old acknowledgement is a copy, though it restates what the owner said back then: it has nothing
+    # of the request in it.
+    noted = "Noted: the Hartley contract renews every March."
+    later = [
+        HumanMessage("the Hartley contract renews every March"),
+        AIMessage(noted),
+        HumanMessage("the VAT number is GB123"),
+    ]
+    assert echoes_earlier_reply(noted, later)
     # A copy that restates neither is still asked again, however close its topic.
     stale = "I don't have any information about Find a Sign's listing model yet."
     again = [
@@ -333,6 +342,40 @@ async def test_a_reply_that_says_it_stored_a_memory_no_tool_stored_is_contradict
     assert earlier and not any("(record: " in t or "stored nothing" in t for t in earlier)
 
 
+@pytest.mark.parametrize(
+    "output",
+    [
+        "not stored: too vague to keep",
+        "discarded (small talk): hello",
+        "memory is not configured in this process",
+        "nothing forgotten: say what to forget",
+        "Refused: memory is read-only",
+    ],
+)
+def test_a_memory_tool_that_wrote_nothing_does_not_make_a_claim_true(output: str) -> None:
+    ran = [{"tool": "memory_remember", "input": "the van is in Leeds", "output": output}]
+    assert unmade_writes("Noted: the van is in Leeds.", ran) == ["Noted: the van is in Leeds."]
+
+
+@pytest.mark.parametrize(
+    ("line", "claim"),
+    [
+        ("**Noted:** the van is in Leeds", True),
+        ("1. Noted: the van is in Leeds", True),
+        ("> Saved: the van is in Leeds", True),
+        ("Got it, noted: the van is in Leeds", True),
+        ("\u2705 Noted: the van is in Leeds", True),
+        ("Noted \u2014 the van is in Leeds", True),
+        ("- (record: stored in archive as x: y)", True),
+        ("Stored (cold): 40 pallets in Leeds", False),
+        ("Stored procedures are not used in AIREP.", False),
+        ("The owner noted: the van is in Leeds", False),
+    ],
+)
+def test_the_layouts_of_a_memory_claim(line: str, claim: bool) -> None:
+    assert bool(unmade_writes(line, [])) is claim
+
+
 def test_a_memory_tool_that_ran_makes_the_acknowledgement_true() -> None:
     ran = [{"tool": "memory_remember", "input": "x", "output": "Noted: x\n(record: stored in archive as a: x)"}]
     said = "Noted: x\n(record: stored in archive as a: x)"
@@ -356,6 +399,19 @@ def test_a_memory_tool_that_ran_makes_the_acknowledgement_true() -> None:
         ('make "see you soon" more formal', False),
         ("shorten the welcome email we send to new tenants so it fits on a phone screen", False),
         ("make it more formal\nDear Sam, the invoice is late, sorry", False),
+        # From a review of some 175 messages: the request's own text in other clothes.
+        ("proofread 'it's fine'", False),
+        ("proofread \u2018is this right\u2019", False),
+        ("proofread \u00abis this right\u00bb", False),
+        ("proofread it is a nice day", False),
+        ("rewrite that's not ok with me", False),
+        ("proofread this \u2014 their going to be late", False),
+        ("summarise the IT budget", False),
+        ("Why?", False),
+        ("2", False),
+        ("shorter please", True),
+        ("summarise\n", True),
+        ("summarise your last reply", True),
     ],
 )
 def test_a_request_refers_back_when_it_gives_no_text_and_points_at_one(request_text: str, back: bool) -> None:
@@ -375,6 +431,16 @@ async def test_summarise_after_a_draft_works_on_the_draft(make_graph: Any) -> No
     # A request with its own text is left as it is.
     await turn(graph, config, "proofread this: the van are in Leeds")
     assert model.seen[-1][-1].text == "proofread this: the van are in Leeds"
+
+
+def test_the_reply_worked_on_is_never_a_clarifying_question_or_small_talk() -> None:
+    draft = AIMessage("Dear Wayne, thanks for the session.", response_metadata={"agent": "language.draft"})
+    welcome = AIMessage("You're welcome!", response_metadata={"agent": "chat.general"})
+    question = AIMessage("Which did you mean? 1. ...", response_metadata={"agent": "clarify"})
+    history = [HumanMessage("draft a note"), draft, HumanMessage("thanks"), welcome, HumanMessage("make it formal")]
+    assert with_last_reply(history)[-1].text.endswith("\nDear Wayne, thanks for the session.")
+    history = [HumanMessage("make it nicer"), question, HumanMessage("make it formal")]
+    assert with_last_reply(history)[-1].text == "make it formal"
 
 
 class ScriptedMemory(NullMemory):
