@@ -144,6 +144,15 @@ def with_last_reply(history: Sequence[BaseMessage]) -> list[BaseMessage]:
     return [*history[:-1], request]
 
 
+def _asked_afresh(state: dict[str, Any]) -> bool:
+    """Return False when the latest message answers a clarifying question or corrects the route: it is no request."""
+    route = state.get("route")
+    if route is None:
+        return True
+    correction = route.method == "override" and not route.text.lstrip().startswith("@")
+    return route.method != "clarify-answer" and not correction
+
+
 def _worked_on(message: BaseMessage) -> bool:
     agent = message.response_metadata.get("agent") if isinstance(message, AIMessage) else None
     return isinstance(message, AIMessage) and bool(message.text.strip()) and agent not in NOT_WORKED_ON
@@ -333,7 +342,7 @@ def make_respond(
         if card.grounded_by and not any(r["tool"] == card.grounded_by and succeeded(r) for r in results):
             return {"messages": [ungrounded_reply(card, card.grounded_by, results)], "active_agent": card.id}
         history = recent_history(state["messages"])
-        asked = with_last_reply(history) if card.works_on_last_reply else history
+        asked = with_last_reply(history) if card.works_on_last_reply and _asked_afresh(state) else history
         reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *asked])
         grounds = [m.text for m in state.get("recalled") or []]
         if len(history) > 1 and echoes_earlier_reply(reply.text, history, grounds):

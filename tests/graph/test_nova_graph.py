@@ -431,6 +431,10 @@ async def test_summarise_after_a_draft_works_on_the_draft(make_graph: Any) -> No
     # A request with its own text is left as it is.
     await turn(graph, config, "proofread this: the van are in Leeds")
     assert model.seen[-1][-1].text == "proofread this: the van are in Leeds"
+    # So is a correction of the route: it names no text to work on, and the reply before it is the wrong agent's.
+    await turn(graph, config, "what is the capital of Peru?")
+    await turn(graph, config, "that should have gone to language.summarise")
+    assert model.seen[-1][-1].text == "that should have gone to language.summarise"
 
 
 def test_the_reply_worked_on_is_never_a_clarifying_question_or_small_talk() -> None:
