@@ -15,7 +15,7 @@ from typing_extensions import TypedDict
 
 from nodes.models import ModelLoader, is_transient
 from nodes.prompts import MEMORY_BLOCK, SPECIALIST_FRAME, TOOL_PLANNER_PROMPT, memory_line
-from nodes.tools import NovaTool, ToolCall
+from nodes.tools import NovaTool, ToolCall, wrote_memory
 from state.cards import AgentCard
 from state.context import Context
 from state.memory import MemoryRef
@@ -23,7 +23,6 @@ from state.memory import MemoryRef
 HISTORY_MESSAGES = 12
 HISTORY_CHARS = 6000
 ECHO_MIN_CHARS = 24  # a repeated reply shorter than this is an acknowledgement, not a copied answer
-MEMORY_WRITE_TOOLS = frozenset({"memory_remember", "memory_forget"})  # the tools through which a reply writes memory
 RECORD_LINE_RE = re.compile(r"\s*\(record: ")  # the store's record line, as memory_remember's output ends
 # A line that reports a memory write: the store's record, or an acknowledgement in memory_remember's words.
 WRITE_CLAIM_RE = re.compile(
@@ -33,9 +32,6 @@ WRITE_CLAIM_RE = re.compile(
     r"\s*(?:[:\uff1a\u2014\u2013]|-\s))",
     re.IGNORECASE,
 )
-# What memory_remember and memory_forget answer when they did write: an acknowledgement or a record of a write
-# (not "not stored: ...", "discarded ...", "nothing forgotten: ..." or "memory is not configured ...").
-WROTE_RE = re.compile(r"^(?:Already noted|Noted): |(?:^|; )(?:stored in |already known)|^forgotten: ")
 UNMADE_WRITE_HEAD = "This reply stored nothing in memory and removed nothing from it"
 UNMADE_WRITE_NOTE = UNMADE_WRITE_HEAD + ", whatever these lines say:\n{lines}"
 BACK_REFERENCE_RE = re.compile(
@@ -180,7 +176,7 @@ def unmade_writes(reply: str, results: Sequence[ToolResult]) -> list[str]:
     acknowledged earlier in the conversation, answered a tenancy question with "Noted: No querysets that skip
     the branch filter found." and a record line in the store's format, for a memory that does not exist.
     """
-    if any(r["tool"] in MEMORY_WRITE_TOOLS and WROTE_RE.search(r["output"]) for r in results):
+    if any(wrote_memory(r["tool"], r["output"]) for r in results):
         return []
     return [line.strip() for line in reply.splitlines() if WRITE_CLAIM_RE.match(line)]
 

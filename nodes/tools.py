@@ -60,6 +60,17 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
     return NovaTool("memory_search", "Search what Nova remembers (input: what to look for).", run)
 
 
+MEMORY_WRITE_TOOLS = frozenset({"memory_remember", "memory_forget"})  # the tools through which a reply writes memory
+# What they answer when they did write: heard()'s acknowledgement, a write's record or a forget's report (not
+# "not stored: ...", "discarded ...", "nothing forgotten: ..." or "memory is not configured ...").
+WROTE_RE = re.compile(r"^(?:Already noted|Noted): |(?:^|; )(?:stored in |already known)|^forgotten: ")
+
+
+def wrote_memory(tool: str, output: str) -> bool:
+    """Return True when a tool's output says it stored a memory, found it known already, or forgot one."""
+    return tool in MEMORY_WRITE_TOOLS and bool(WROTE_RE.search(output))
+
+
 def heard(remembered: Remembered) -> str:
     """Lead a remember outcome with the fact as the user should hear it; the store's record follows.
 

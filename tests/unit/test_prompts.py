@@ -7,7 +7,7 @@ import pytest
 from graphs.registry import load_registry
 from nodes.agents import system_prompt_for, tool_input
 from nodes.prompts import said_to_user
-from nodes.tools import heard
+from nodes.tools import heard, wrote_memory
 from state.memory import MemoryRef, Remembered, WriteOutcome
 
 
@@ -114,3 +114,40 @@ def test_a_remembered_fact_leads_the_tool_output_and_the_record_follows(
 )
 def test_a_tool_input_copied_in_the_shape_of_the_tools_used_is_unwrapped(tool: str, given: str, meant: str) -> None:
     assert tool_input(tool, given) == meant
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "wrote"),
+    [
+        (
+            (
+                WriteOutcome(
+                    "stored", "stored in archive as van/location: The van is in Leeds.", "The van is in Leeds."
+                ),
+            ),
+            True,
+        ),
+        (
+            (WriteOutcome("known", "already known (exact duplicate): The van is in Leeds.", "The van is in Leeds."),),
+            True,
+        ),
+        ((WriteOutcome("refused", "not stored: too vague to keep"),), False),
+        ((WriteOutcome("discarded", "discarded (small talk): hello", "hello"),), False),
+        (
+            (
+                WriteOutcome("stored", "stored in core as user/editor: My editor is Helix.", "My editor is Helix."),
+                WriteOutcome("refused", "not stored: looks like a secret"),
+            ),
+            True,
+        ),
+        ((), False),
+    ],
+)
+def test_a_memory_tool_has_written_only_when_its_answer_says_so(
+    outcomes: tuple[WriteOutcome, ...], wrote: bool
+) -> None:
+    # What memory_remember answers (heard) is what unmade_writes reads to tell a true "Noted:" from a made-up one.
+    assert wrote_memory("memory_remember", heard(Remembered(outcomes))) is wrote
+    assert not wrote_memory("memory_search", heard(Remembered(outcomes)))
+    assert wrote_memory("memory_forget", "forgotten: I drink oat milk.")
+    assert not wrote_memory("memory_forget", "nothing forgotten: say what to forget")
