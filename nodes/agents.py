@@ -15,7 +15,7 @@ from typing_extensions import TypedDict
 
 from nodes.models import ModelLoader, is_transient
 from nodes.prompts import MEMORY_BLOCK, SPECIALIST_FRAME, TOOL_PLANNER_PROMPT, memory_line
-from nodes.tools import NovaTool, ToolCall, wrote_memory
+from nodes.tools import NovaTool, ToolCall, restates, wrote_memory
 from state.cards import AgentCard
 from state.context import Context
 from state.memory import MemoryRef
@@ -47,8 +47,6 @@ OWN_CLAUSE_RE = re.compile(
 DASH_RE = re.compile(r"\s[-\u2013\u2014]+\s")
 FILLER_WORDS = frozenset({"please", "pls", "plz", "thanks", "thx", "now", "again", "ok", "okay"})
 NOT_WORKED_ON = ("clarify", "chat.general")  # a clarifying question or small talk is no text to work on
-RESTATE_SHARE = 0.8  # share of a reply's words found in one thing the owner said (or one memory) to restate it
-_WORD_RE = re.compile(r"\w+")
 _CONTENT_WORD_RE = re.compile(r"\w{4,}")
 PRONOUN_RE = re.compile(r"\b(?:it|its|this|that|they|them|their|he|she|him|her)\b", re.IGNORECASE)
 REPLY_TAG = "nova:reply"  # the model call that writes a turn's answer: its tokens are the ones to show
@@ -215,20 +213,6 @@ def _request_topic(history: Sequence[BaseMessage]) -> str:
     if len(humans) > 1 and PRONOUN_RE.search(humans[-1]):
         return f"{humans[-2]} {humans[-1]}"
     return humans[-1]
-
-
-def restates(text: str, source: str) -> bool:
-    """Return True when nearly every word of `text` is a word of `source` (RESTATE_SHARE of them, at least).
-
-    A source more than twice as long as the text is not restated by it (almost any summary's words are in its
-    source).
-    """
-    words = _WORD_RE.findall(text.casefold())
-    source_words = _WORD_RE.findall(source.casefold())
-    if not words or len(source_words) > 2 * len(words):
-        return False
-    known = set(source_words)
-    return sum(w in known for w in words) >= RESTATE_SHARE * len(words)
 
 
 def without_reply(text: str, history: Sequence[BaseMessage]) -> list[BaseMessage]:

@@ -63,12 +63,30 @@ def _memory_search(deps: ToolDeps) -> NovaTool:
 MEMORY_WRITE_TOOLS = frozenset({"memory_remember", "memory_forget"})  # the tools through which a reply writes memory
 # What they answer when they did write: heard()'s acknowledgement, a write's record or a forget's report (not
 # "not stored: ...", "discarded ...", "nothing forgotten: ..." or "memory is not configured ...").
-WROTE_RE = re.compile(r"^(?:Already noted|Noted): |(?:^|; )(?:stored in |already known)|^forgotten: ")
+WROTE_RE = re.compile(r"^(?:Already noted|Noted): |(?:^|; )(?:stored in |already known)|^forgotten\b")
 
 
 def wrote_memory(tool: str, output: str) -> bool:
     """Return True when a tool's output says it stored a memory, found it known already, or forgot one."""
     return tool in MEMORY_WRITE_TOOLS and bool(WROTE_RE.search(output))
+
+
+RESTATE_SHARE = 0.8  # share of a text's words found in a source for the text to restate it
+_WORD_RE = re.compile(r"\w+")
+
+
+def restates(text: str, source: str) -> bool:
+    """Return True when nearly every word of `text` is a word of `source` (RESTATE_SHARE of them, at least).
+
+    A source more than twice as long as the text is not restated by it (almost any summary's words are in its
+    source).
+    """
+    words = _WORD_RE.findall(text.casefold())
+    source_words = _WORD_RE.findall(source.casefold())
+    if not words or len(source_words) > 2 * len(words):
+        return False
+    known = set(source_words)
+    return sum(w in known for w in words) >= RESTATE_SHARE * len(words)
 
 
 def heard(remembered: Remembered) -> str:
@@ -91,9 +109,20 @@ def heard(remembered: Remembered) -> str:
 def _memory_remember(deps: ToolDeps) -> NovaTool:
     async def run(text: str, call: ToolCall) -> str:
         ref = TurnRef(call.user_id, call.thread_id, agent_id=call.agent_id)
-        return heard(await deps.services.memory.remember(ref, text))
+        return heard(await deps.services.memory.remember(ref, owners_words(text, call.request)))
 
     return NovaTool("memory_remember", "Store a fact, preference or decision (input: the statement).", run)
+
+
+def owners_words(text: str, request: str) -> str:
+    """Return the owner's message when the model's input only restates it, else the input.
+
+    For "my dentist is Dr Amara Osei in Headingley" the 1.5B model stored "Dr Amara Osei in Headingley is my
+    dentist.", which the rules read as the subject dr_amara_osei/headingley, beside the user/dentist memory the
+    turn's own memory write made of the same message: one fact, two memories. In the owner's words both writes
+    are the same statement, and the second is merged into the first.
+    """
+    return request if request.strip() and restates(text, request) else text
 
 
 def _memory_forget(deps: ToolDeps) -> NovaTool:

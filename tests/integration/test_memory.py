@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from nodes.memory import MemoryStore
 from nodes.memory_eval import parse_scenarios, run_memory_eval
 from nodes.memory_records import ImportFailed, MemoryTooLong, UnknownMemory, UnknownSubject, estimate_tokens
 from nodes.services import TurnRef
+from nodes.tools import owners_words
 from nodes.workspace import load_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -595,3 +597,27 @@ def _export_line(text: str, subject: str, **overrides: Any) -> str:
     if record["status"] == "superseded":
         record.setdefault("superseded_at", "2026-02-01T00:00:00Z")
     return json.dumps(record)
+
+
+async def test_a_fact_said_once_is_one_memory_when_the_tool_and_the_write_path_both_store_it(
+    store: MemoryStore,
+) -> None:
+    # chat.memory's tool and the turn's own memory write run side by side on the same message. With the model's
+    # paraphrase the tool stored dr_amara_osei/headingley beside the write path's user/dentist; in the owner's
+    # words they are one statement, and whichever comes second is merged into the first.
+    request = "my dentist is Dr Amara Osei in Headingley"
+    paraphrase = "Dr Amara Osei in Headingley is my dentist."
+    assert owners_words(paraphrase, request) == request
+    said = turn(message="m1")
+    told, heard_ = await asyncio.gather(
+        store.remember(said, owners_words(paraphrase, request)), store.observe(said, request)
+    )
+    live = await store.list_memories("u1")
+    assert [(m.subject, m.text) for m in live] == [("user/dentist", "My dentist is Dr Amara Osei in Headingley.")]
+    everything = await store.list_memories("u1", include_inactive=True)
+    assert len(everything) == 1, [(m.subject, m.status) for m in everything]
+    # Both say it is new to the owner: the second merged into what the same message stored a moment before.
+    stored = "stored in core as user/dentist: My dentist is Dr Amara Osei in Headingley."
+    assert [o.record for o in (*told.outcomes, *heard_.outcomes)] == [stored, stored]
+    # A paraphrase that is not a restatement of the message is stored as the model wrote it.
+    assert owners_words("the dentist moved to Chapel Allerton", request) == "the dentist moved to Chapel Allerton"

@@ -150,4 +150,7 @@ def test_a_memory_tool_has_written_only_when_its_answer_says_so(
     assert wrote_memory("memory_remember", heard(Remembered(outcomes))) is wrote
     assert not wrote_memory("memory_search", heard(Remembered(outcomes)))
     assert wrote_memory("memory_forget", "forgotten: I drink oat milk.")
+    assert wrote_memory(
+        "memory_forget", "forgotten (recoverable with `nova memory restore 3f2a1b7c`): I drink oat milk."
+    )
     assert not wrote_memory("memory_forget", "nothing forgotten: say what to forget")
