@@ -190,19 +190,22 @@ def echoes_earlier_reply(text: str, history: Sequence[BaseMessage], grounds: Seq
     restates what the owner stated in the conversation (a question restated is no answer) or one of `grounds`
     (the memories recalled for the turn): after "Find a Sign uses a transparent listing model" was said and
     echoed, "what do you know about Find a Sign?" has that sentence for its answer, and asking again only made
-    the model drop half of it.
+    the model drop half of it. A repeat with no word of four letters or more from the request (or, when the
+    request points back with a pronoun, from the message before it) is a copy all the same.
     """
     said = _squash(text)
     if len(said) < ECHO_MIN_CHARS:
         return False
     if not any(isinstance(m, AIMessage) and _squash(m.text) == said for m in history[:-1]):
         return False
-    if not set(_CONTENT_WORD_RE.findall(_request_topic(history).casefold())) & set(
-        _CONTENT_WORD_RE.findall(text.casefold())
-    ):
+    if not _content_words(_request_topic(history)) & _content_words(text):
         return True  # nothing of the request in it: a copy, however well it restates something else
     said_by_owner = (m.text for m in history if isinstance(m, HumanMessage) and not m.text.rstrip().endswith("?"))
     return not any(restates(text, source) for source in (*grounds, *said_by_owner))
+
+
+def _content_words(text: str) -> set[str]:
+    return set(_CONTENT_WORD_RE.findall(text.casefold()))
 
 
 def _request_topic(history: Sequence[BaseMessage]) -> str:
