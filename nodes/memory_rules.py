@@ -561,7 +561,7 @@ class RuleExtractor:
         for sentence in _sentences(_protect_quotes(text.replace("’", "'"))):
             if sentence.endswith("?"):
                 continue
-            carry = ""
+            carry, begun = "", len(out)
             for raw in CLAUSE_SPLIT_RE.split(sentence.rstrip(".!")):
                 clause = _unprotect(_strip_fillers(raw))
                 if not clause:
@@ -575,13 +575,21 @@ class RuleExtractor:
                     clause = PRONOUN_RE.sub(f"{entity_context}'s ", clause, count=1)
                 if PRONOUN_START_RE.match(clause):
                     out.extend(self._pronoun(clause, tracker))
+                elif not (found := self._clause(clause)) and self._qualifies(out, begun, clause):
+                    # ", no pay-to-rank", ", not cron", ", with a 5% uplift": the statement before it, qualified
+                    out[-1] = replace(out[-1], text=f"{out[-1].text.rstrip('.')}, {clause}.")
                 else:
-                    out.extend(self._clause(clause))
+                    out.extend(found)
                     tracker.observe(clause, self.entities)
                 hit = self.entities.find(clause.casefold())
                 if hit:
                     entity_context = re.sub(r"(?:'s|s')$", "", clause[hit[1] : hit[2]])
         return _dedupe(out)
+
+    @staticmethod
+    def _qualifies(out: Sequence[Candidate], begun: int, clause: str) -> bool:
+        """Return True when a clause that stated nothing qualifies the statement its sentence made just before."""
+        return len(out) > begun and out[-1].action == "remember" and _qualifier(clause)
 
     def _pronoun(self, clause: str, tracker: _Referents) -> list[Candidate]:
         """Resolve a clause opening with it/that/she/he/they against what was named before, or store nothing."""
@@ -1061,6 +1069,19 @@ def _sentence(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip().rstrip(",;:")
     text = _cap(text)
     return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
+QUALIFIER_WORDS = 6  # a tail longer than this after a comma is a clause of its own, not a qualifier
+NOT_QUALIFIER_RE = re.compile(
+    r"^(?:but|and|so|or|because|which|who|though|although|while|if|when|i|i'm|we|you|he|she|they|it|that|this|"
+    r"thanks|thank|please|cheers|ok|okay|lol|right|yes|no\s*$)\b",
+    re.IGNORECASE,
+)
+
+
+def _qualifier(clause: str) -> bool:
+    """Return True for a short tail after a comma that only qualifies the statement before it ("not cron")."""
+    return len(clause.split()) <= QUALIFIER_WORDS and not NOT_QUALIFIER_RE.match(clause) and not clause.endswith("?")
 
 
 def _dedupe(candidates: Iterable[Candidate]) -> list[Candidate]:

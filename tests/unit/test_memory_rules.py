@@ -400,3 +400,26 @@ def test_we_have_moved_is_not_a_subject_and_note_that_is_a_filler(rules: RuleExt
     assert rules.extract_sync("we've moved to the new office") == []
     cand = one(rules, "note that the Hartley billing contact is Ann Lee")
     assert (cand.subject, cand.value) == ("client:hartley/billing_contact", "ann lee")
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        # The tail after a comma was dropped: the point of the fact went with it.
+        (
+            "Find a Sign uses a transparent listing model, no pay-to-rank",
+            ["Find a Sign uses a transparent listing model, no pay-to-rank."],
+        ),
+        ("AIREP uses Celery for the Sage sync, not cron", ["AIREP uses Celery for the Sage sync, not cron."]),
+        ("Hartley & Co renews in March, with a 5% uplift", ["Hartley & Co renews in March, with a 5% uplift."]),
+        # A clause of its own stays one; an aside or thanks qualifies nothing.
+        ("my editor is Vim, my city is York", ["My editor is Vim.", "My city is York."]),
+        ("my editor is Vim, but honestly who knows", ["My editor is Vim."]),
+        ("my editor is Vim, thanks", ["My editor is Vim."]),
+        ("what's the weather, no rush", []),
+    ],
+)
+def test_a_short_tail_after_a_comma_qualifies_the_statement_before_it(
+    rules: RuleExtractor, text: str, stored: list[str]
+) -> None:
+    assert [c.text for c in rules.extract_sync(text) if c.action == "remember"] == stored
