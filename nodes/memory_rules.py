@@ -561,7 +561,7 @@ class RuleExtractor:
         for sentence in _sentences(_protect_quotes(text.replace("’", "'"))):
             if sentence.endswith("?"):
                 continue
-            carry, begun = "", len(out)
+            carry, begun, opening = "", len(out), True
             for raw in CLAUSE_SPLIT_RE.split(sentence.rstrip(".!")):
                 clause = _unprotect(_strip_fillers(raw))
                 if not clause:
@@ -573,9 +573,13 @@ class RuleExtractor:
                     clause, carry = f"{carry} {clause}", ""
                 if entity_context and PRONOUN_RE.match(clause):
                     clause = PRONOUN_RE.sub(f"{entity_context}'s ", clause, count=1)
+                # "always ..." / "never ..." is a standing instruction only where a sentence starts with it: after
+                # "Kestrel Logistics pay quarterly", ", never by card" is about Kestrel, not a rule for the owner
+                aside = not opening and ALWAYS_RE.match(clause) is not None
+                opening = False
                 if PRONOUN_START_RE.match(clause):
                     out.extend(self._pronoun(clause, tracker))
-                elif not (found := self._clause(clause)) and self._qualifies(out, begun, clause):
+                elif not (found := [] if aside else self._clause(clause)) and self._qualifies(out, begun, clause):
                     # ", no pay-to-rank", ", not cron", ", with a 5% uplift": the statement before it, qualified
                     out[-1] = replace(out[-1], text=f"{out[-1].text.rstrip('.')}, {clause}.")
                 else:

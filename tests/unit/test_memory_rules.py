@@ -417,6 +417,9 @@ def test_we_have_moved_is_not_a_subject_and_note_that_is_a_filler(rules: RuleExt
         ("my editor is Vim, but honestly who knows", ["My editor is Vim."]),
         ("my editor is Vim, thanks", ["My editor is Vim."]),
         ("what's the weather, no rush", []),
+        # "never ..." after a statement about someone else is no standing instruction of the owner's.
+        ("Kestrel Logistics pay quarterly, never by card", []),
+        ("my train is the 7:15, always in coach C", ["My train is the 7:15, always in coach C."]),
     ],
 )
 def test_a_short_tail_after_a_comma_qualifies_the_statement_before_it(
