@@ -91,11 +91,10 @@ def recent_history(messages: Sequence[AnyMessage]) -> list[BaseMessage]:
 
 
 def _without_records(message: BaseMessage) -> BaseMessage:
-    if not isinstance(message, AIMessage) or (
-        "(record: " not in message.text and UNMADE_WRITE_HEAD not in message.text
-    ):
+    text = message.text if isinstance(message, AIMessage) else ""
+    if "(record: " not in text and UNMADE_WRITE_HEAD not in text:
         return message
-    reply = message.text.split("\n\n" + UNMADE_WRITE_HEAD)[0]  # the note on unmade writes quotes the record too
+    reply = text.split("\n\n" + UNMADE_WRITE_HEAD)[0]  # the note on unmade writes quotes the record too
     kept = "\n".join(line for line in reply.splitlines() if not RECORD_LINE_RE.match(line))
     return message.model_copy(update={"content": kept})
 

@@ -516,9 +516,8 @@ def findings_for(report: AuditReport, models: Sequence[ModelInfo], query: str) -
         m.label for m in models_named(models, text) if m.label not in scopes or m.label.casefold() in text.casefold()
     }
     everything = list(report.findings)
-    whole = f"{len(everything)} finding(s) in the whole project ({report.files_scanned} files scanned)"
     if not paths and not named:
-        return everything, whole
+        return everything, f"{len(everything)} finding(s) in the whole project ({report.files_scanned} files scanned)"
     missing = [p for p in paths if p.startswith("/") or not (root / p).is_file()]  # absolute: outside the project
     found = [f for f in everything if f.file in paths or f.model in named]
     asked = ", ".join([p for p in paths if p not in missing] + sorted(named))
