@@ -278,7 +278,7 @@ NOT_NAMES = frozenset(
 )
 THIRD_PERSON_RE = re.compile(
     r"^(?P<name>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})\s+(?:now\s+|usually\s+|always\s+|normally\s+|still\s+)?"
-    r"(?P<verb>prefers?|likes?|loves?|hates?|works?|lives?|uses?|speaks?|drives?)\s+(?P<rest>.+)$"
+    r"(?P<verb>prefers?|likes?|loves?|hates?|works?|lives?|uses?|speaks?|drives?|pays?)\s+(?P<rest>.+)$"
 )
 CONTACT_RE = re.compile(
     r"\b(e-?mails?|phone|calls?|texts?|sms|whatsapp|slack|teams|zoom|letters?|post|in person|video)\b", re.I
@@ -949,7 +949,7 @@ class RuleExtractor:
         return []
 
     def _third_person(self, m: re.Match[str], *, explicit: bool) -> list[Candidate]:
-        """Return what a named person or organisation prefers, likes, uses, where they work or live."""
+        """Return what a named person or organisation prefers, likes, uses, how they pay, where they work or live."""
         name, verb, rest = (
             m["name"].strip(),
             m["verb"].casefold().rstrip("s"),
@@ -969,7 +969,7 @@ class RuleExtractor:
             first = content_words(rest)
             attr = f"work_{first[0]}" if first else "work"
         else:
-            attr = {"use": "uses", "speak": "languages", "drive": "car"}.get(verb, verb)
+            attr = {"use": "uses", "speak": "languages", "drive": "car", "pay": "payment"}.get(verb, verb)
         value = verb if verb in {"like", "love", "hate"} else rest
         return [
             Candidate(

@@ -417,8 +417,9 @@ def test_we_have_moved_is_not_a_subject_and_note_that_is_a_filler(rules: RuleExt
         ("my editor is Vim, but honestly who knows", ["My editor is Vim."]),
         ("my editor is Vim, thanks", ["My editor is Vim."]),
         ("what's the weather, no rush", []),
-        # "never ..." after a statement about someone else is no standing instruction of the owner's.
-        ("Kestrel Logistics pay quarterly, never by card", []),
+        # "never ..." after a statement about someone else is no standing instruction of the owner's: it
+        # qualifies how they pay.
+        ("Kestrel Logistics pay quarterly, never by card", ["Kestrel Logistics pay quarterly, never by card."]),
         ("my train is the 7:15, always in coach C", ["My train is the 7:15, always in coach C."]),
     ],
 )
@@ -426,3 +427,21 @@ def test_a_short_tail_after_a_comma_qualifies_the_statement_before_it(
     rules: RuleExtractor, text: str, stored: list[str]
 ) -> None:
     assert [c.text for c in rules.extract_sync(text) if c.action == "remember"] == stored
+
+
+@pytest.mark.parametrize(
+    ("text", "subject", "value"),
+    [
+        ("Kestrel pay by BACS only", "kestrel/payment", "by bacs only"),
+        ("Hartley now pays on 14-day terms", "client:hartley/payment", "14-day terms"),
+    ],
+)
+def test_how_a_client_pays_is_a_fact_about_them(rules: RuleExtractor, text: str, subject: str, value: str) -> None:
+    # "Kestrel Logistics pay quarterly, never by card" was said to Nova twice and stored neither time.
+    [found] = rules.extract_sync(text)
+    assert (found.subject, found.value, found.kind) == (subject, value, "fact")
+
+
+def test_paying_someone_is_no_fact_about_a_payer(rules: RuleExtractor) -> None:
+    assert rules.extract_sync("Pay Wayne on Friday") == []
+    assert rules.extract_sync("I pay the rent monthly") == []
