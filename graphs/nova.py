@@ -45,7 +45,7 @@ def build_nova_graph(
     descriptions = {card.id: card.description for card in registry}
     tools = ToolDeps(services=services, roster=tuple(descriptions.items()))
     builder = StateGraph(NovaState, context_schema=Context, input_schema=NovaInput, output_schema=NovaOutput)
-    builder.add_node("recall_memory", make_recall_memory(services, queries), retry_policy=DB_RETRY)
+    builder.add_node("recall_memory", make_recall_memory(services, queries, router.ids), retry_policy=DB_RETRY)
     builder.add_node(
         "route_request",
         make_route_request(router, services, models, descriptions, queries),

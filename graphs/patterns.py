@@ -32,6 +32,7 @@ from nodes.tools import ToolDeps, build_tools
 from state.cards import AgentCard
 from state.context import Context
 from state.memory import MemoryRef
+from state.routing import RouteDecision
 
 MODEL_RETRY = RetryPolicy(
     max_attempts=3, initial_interval=0.5, backoff_factor=2.0, max_interval=8.0, jitter=True, retry_on=is_transient
@@ -44,6 +45,7 @@ class AgentInput(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     recalled: list[MemoryRef]
     summary: str | None
+    route: RouteDecision | None  # its `request`: what an answer to a clarifying question carries on
 
 
 class AgentOutput(TypedDict):

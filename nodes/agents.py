@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, SystemMessage
@@ -228,6 +228,27 @@ def latest_request(messages: Sequence[AnyMessage]) -> str:
     return next((m.text for m in reversed(messages) if isinstance(m, HumanMessage)), "")
 
 
+def asked_messages(state: Mapping[str, Any]) -> list[AnyMessage]:
+    """Return the conversation as the specialist works on it: its request last.
+
+    When the latest message answered a clarifying question or corrected the route (the route's `request`),
+    the exchange since the request it carries on (that request, the question or the misrouted reply, and the
+    answer) is replaced by the request itself: a small model given "yes" last answered "I can't assist with
+    that", and a pipeline read its inputs from "2".
+    """
+    messages: list[AnyMessage] = list(state["messages"])
+    route = state.get("route")
+    if route is None or not route.request:
+        return messages
+    latest = _latest_request_index(messages)
+    humans = [i for i in range(latest - 1, -1, -1) if isinstance(messages[i], HumanMessage)]
+    first_line = route.request.split("\n", 1)[0]
+    # The request's own message (a correction after a clarify answer reaches back past the answer), else the
+    # message before the latest.
+    start = next((i for i in humans if messages[i].text == first_line), humans[0] if humans else latest)
+    return [*messages[:start], HumanMessage(content=route.request)]
+
+
 def _latest_request_index(messages: Sequence[AnyMessage]) -> int:
     """Return the newest human message's position (0 when there is none)."""
     return next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)), 0)
@@ -323,7 +344,7 @@ def make_respond(
             )
         if card.grounded_by and not any(r["tool"] == card.grounded_by and succeeded(r) for r in results):
             return {"messages": [ungrounded_reply(card, card.grounded_by, results)], "active_agent": card.id}
-        history = recent_history(state["messages"])
+        history = recent_history(asked_messages(state))
         asked = with_last_reply(history) if card.works_on_last_reply and _asked_afresh(state) else history
         reply = await model.with_config(tags=[REPLY_TAG]).ainvoke([SystemMessage(system), *asked])
         grounds = [m.text for m in state.get("recalled") or []]
@@ -375,7 +396,7 @@ def make_choose_tool(
             + f"\n\nAlready used:\n{done}"
         )
         try:
-            choice = await model.ainvoke([prompt, *recent_history(state["messages"])])
+            choice = await model.ainvoke([prompt, *recent_history(asked_messages(state))])
         except Exception as exc:
             if is_transient(exc):
                 raise  # the node's RetryPolicy handles timeouts and dropped connections
@@ -383,7 +404,7 @@ def make_choose_tool(
             # do this. Do not fail the turn: give the request itself to the card's first tool, then answer.
             if results or not tools:
                 return {"next_tool": None}
-            return {"next_tool": {"tool": tools[0].name, "input": latest_request(state["messages"])}}
+            return {"next_tool": {"tool": tools[0].name, "input": latest_request(asked_messages(state))}}
         assert isinstance(choice, ToolChoice)
         given = same_input(tool_input(choice.tool, choice.input))
         repeat = any(r["tool"] == choice.tool and same_input(r["input"]) == given for r in results)
@@ -442,7 +463,7 @@ def make_run_tool(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., A
     async def run_tool(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Run the chosen tool and record its output."""
         pick = state["next_tool"]
-        result = await call_tool(card, by_name[pick["tool"]], pick["input"], runtime, state["messages"])
+        result = await call_tool(card, by_name[pick["tool"]], pick["input"], runtime, asked_messages(state))
         return {"tool_results": [result], "next_tool": None}  # the state's reducer appends
 
     return run_tool
@@ -458,8 +479,8 @@ def make_preload_tools(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[.
 
     async def preload_tools(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Run each preload tool with the latest request as its input; answer with `answer_from`'s outputs."""
-        text = latest_request(state["messages"])
-        messages = state["messages"]
+        messages = asked_messages(state)
+        text = latest_request(messages)
         results = [await call_tool(card, by_name[n], text, runtime, messages) for n in card.preload]
         said = [r["output"].strip() for r in results if r["tool"] in card.answer_from and r["output"].strip()]
         if not said:

@@ -6,10 +6,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage
 from langgraph.config import get_config
 from langgraph.runtime import Runtime
 
+from nodes.agents import asked_messages, latest_request
 from nodes.pipeline import PipelineInputError, describe_outcome, extract_args, validate_args
 from nodes.services import Services, TurnRef
 from state.cards import AgentCard
@@ -31,8 +32,7 @@ def make_start_pipeline_run(card: AgentCard, services: Services) -> Callable[...
 
     async def start_pipeline_run(state: dict[str, Any], runtime: Runtime[Context]) -> dict[str, Any]:
         """Start the pipeline the request asks for on its own thread and report how far it got."""
-        humans = [m for m in state.get("messages", []) if isinstance(m, HumanMessage)]
-        text = humans[-1].text if humans else ""
+        text = latest_request(asked_messages(state)) if state.get("messages") else ""
         specs = services.pipelines.definitions()
         spec = pick_pipeline(card, specs, text)
         if spec is None:

@@ -90,6 +90,7 @@ when you can answer already. The tools already used and their results are listed
 never pick one of those again with the same input: pick the next tool the answer needs, or "none"."""
 
 CLARIFY_QUESTION = "I can take this a few ways. Which did you mean?"
+CLARIFY_CONFIRM = "I'm not sure I read this right. Did you mean {agent}: {scope}?"
 
 TURN_FAILED = (
     "Sorry, I couldn't finish that: {what} failed ({kind}: {message}). Nothing was lost; "

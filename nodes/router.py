@@ -63,6 +63,10 @@ SMALL_TALK_RE = re.compile(
     r"|see you|see ya|later|night|you too|same to you)(?:[\s,!.]+|$))+(?:nova)?[\s!.:)]*$",
     re.I,
 )
+YES_RE = re.compile(
+    r"^(?:yes|yeah|yep|yup|y|sure|correct|right|that's right|that one|exactly|please|yes please|go ahead|do it"
+    r"|ok(?:ay)?|that's it|spot on)(?:[\s,!.]+(?:please|thanks|go ahead|that one))*$"
+)
 FOLLOW_UP_PRONOUN_RE = re.compile(r"^\s*(it|that|this|those|these|they|them|again|more|another)\b", re.I)
 
 
@@ -478,8 +482,13 @@ def is_follow_up(text: str) -> bool:
 
 
 def resolve_clarify_answer(text: str, candidates: Sequence[str]) -> str | None:
-    """Map an answer to a clarifying question onto a candidate: a number, an id, or an id's name."""
+    """Map an answer to a clarifying question onto a candidate: a number, an id, or an id's name.
+
+    A question that offered one agent ("Did you mean chat.clients?") is answered by a yes as well.
+    """
     answer = text.strip().strip(".!").strip().casefold()
+    if len(candidates) == 1 and YES_RE.match(answer):
+        return candidates[0]
     answer = re.sub(r"^(option|number|no\.?|#)\s*", "", answer)
     ordinal = ORDINAL_RE.match(answer)
     if ordinal:

@@ -15,14 +15,16 @@ from nodes.agents import latest_request
 from nodes.compaction import needs_compaction
 from nodes.embeddings import SharedQueries
 from nodes.models import ModelLoader
-from nodes.prompts import CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
-from nodes.router import Router, correction_target, embedding_text
+from nodes.prompts import CLARIFY_CONFIRM, CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
+from nodes.router import Router, correction_target, embedding_text, resolve_clarify_answer
 from nodes.services import Services, TurnRef
 from state.context import Context
 from state.nova import NovaState
 from state.routing import CLARIFY, Candidate, LLMRoute, RouteDecision
 
 LLM_ROUTE_TIMEOUT_S = 20.0
+PICK_MAX_WORDS = 4  # "2", "yes please", "the memory one": a pick; a longer answer says more than that
+OFFER_RATIO = 0.3  # a clarifying question offers an agent only if it scores this fraction of the best one
 HYBRID_TOP_K = 5
 
 
@@ -67,12 +69,39 @@ def _thread_id() -> str:
     return str(get_config().get("configurable", {}).get("thread_id", ""))
 
 
-def make_recall_memory(services: Services, queries: SharedQueries) -> Callable[..., Awaitable[dict[str, Any]]]:
+def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str]) -> str | None:
+    """Return the request an answer or a correction carries on, or None when `text` is a request of its own.
+
+    "2" or "yes" to a clarifying question picks the agent for the request the question asked about; "that
+    should have gone to chat.memory" sends the request before it on. The agent then works on that request,
+    and recall looks for it, not for "2". An answer that says more than a pick ("the memory one, and only
+    since May") is added to the request.
+    """
+    previous: RouteDecision | None = state.get("route")
+    if previous is None or not previous.text:
+        return None
+    asked: str = previous.request or previous.text
+    if correction_target(text, known) and not previous.text.startswith("@"):
+        return asked
+    pending = state.get("pending_clarify")
+    if not pending or not previous.is_clarify:
+        return None
+    picked = resolve_clarify_answer(text, pending) is not None and len(text.split()) <= PICK_MAX_WORDS
+    return asked if picked else f"{asked}\n{text}"
+
+
+def make_recall_memory(
+    services: Services, queries: SharedQueries, known: Sequence[str] = ()
+) -> Callable[..., Awaitable[dict[str, Any]]]:
     """Build the node that puts the core profile and relevant archive memories into context."""
 
     async def recall_memory(state: NovaState, runtime: Runtime[Context]) -> dict[str, Any]:
-        """Recall memories for the latest request (its vector is shared with routing: one embedding a turn)."""
+        """Recall memories for the latest request (its vector is shared with routing: one embedding a turn).
+
+        An answer to a clarifying question, or a route correction, recalls for the request it carries on.
+        """
         text = latest_request(state["messages"])
+        text = carried_request(state, text, known) or text
         qvec = await queries.vector(embedding_text(text))
         recalled = await services.memory.recall(
             runtime.context.user_id, text, project=runtime.context.project, qvec=qvec
@@ -123,6 +152,8 @@ def make_route_request(
             return Command(goto=_beside(target), update={"route": decision, "pending_clarify": None})
         qvec = await queries.vector(embedding_text(text))
         decision = router.decide(text, qvec=qvec, **thread_routing(state))
+        if decision.method == "clarify-answer" and (asked := carried_request(state, text, router.ids)):
+            decision = decision.model_copy(update={"request": asked, "reason": f"{decision.reason}: {_quoted(asked)}"})
         if runtime.context.router_mode == "hybrid" and decision.method == "embedding":
             decision = await rerank_with_model(models, decision, descriptions)
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
@@ -139,11 +170,17 @@ def make_route_request(
             text=text,
             candidates=(Candidate(id=target, score=1.0),),
             reason=f"you corrected the last route ({previous.chosen} -> {target}); learned for next time",
+            request=previous.request or previous.text,
         )
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=user_id)
         return decision
 
     return route_request
+
+
+def _quoted(text: str, limit: int = 80) -> str:
+    one = " ".join(text.split())
+    return repr(one if len(one) <= limit else one[: limit - 1] + "…")
 
 
 def _beside(target: str) -> list[str]:
@@ -164,8 +201,28 @@ async def route_at_start(state: NovaState) -> list[str]:
     return nodes
 
 
+def offered(candidates: Sequence[Candidate], limit: int = 3, ratio: float = OFFER_RATIO) -> list[Candidate]:
+    """Return the agents a clarifying question offers: the best one, and the next ones that fit nearly as well.
+
+    "how do Kestrel pay?" ranked chat.clients 0.17, chat.tech 0.05, orchestration.reviews 0.04: offering the
+    last two only adds noise to the question. A flat ranking (a vague request) keeps all `limit`.
+    """
+    if not candidates:
+        return []
+    best = candidates[0].score
+    return [c for n, c in enumerate(candidates[:limit]) if n == 0 or c.score >= ratio * best]
+
+
 def clarify_message(candidates: Sequence[Candidate], descriptions: dict[str, str], limit: int = 3) -> str:
-    """Write the short clarifying question naming the candidates."""
+    """Write the short clarifying question naming the candidates (a yes/no question when one fits)."""
+    if len(candidates) == 1:
+        only = candidates[0].id
+        return "\n".join(
+            [
+                CLARIFY_CONFIRM.format(agent=only, scope=short_scope(descriptions.get(only, ""))),
+                "Answer yes, name another agent, or say more about what you need.",
+            ]
+        )
     lines = [CLARIFY_QUESTION]
     for n, cand in enumerate(candidates[:limit], start=1):
         lines.append(f"{n}. {cand.id}: {short_scope(descriptions.get(cand.id, ''))}")
@@ -185,7 +242,7 @@ def make_ask_clarification(descriptions: dict[str, str]) -> Callable[..., Awaita
     async def ask_clarification(state: NovaState) -> dict[str, Any]:
         """Ask a short question naming the candidates; the next turn resolves it."""
         route = state.get("route")
-        candidates = list(route.candidates[:3]) if route else []
+        candidates = offered(route.candidates) if route else []
         text = clarify_message(candidates, descriptions)
         return {
             "messages": [AIMessage(content=text, name="nova", response_metadata={"agent": CLARIFY})],

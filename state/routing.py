@@ -36,6 +36,11 @@ class RouteDecision(BaseModel):
     topic_agent: str | None = Field(
         default=None, description="small talk: the agent the conversation was with, whom a follow-up goes back to"
     )
+    request: str | None = Field(
+        default=None,
+        description="the request the chosen agent works on when this message is none: the one a clarifying "
+        "question asked about, or the one a route correction sends on",
+    )
 
     @property
     def is_clarify(self) -> bool:

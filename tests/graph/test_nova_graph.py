@@ -137,12 +137,16 @@ async def test_ambiguous_request_asks_then_resolves_by_number(make_graph: Any) -
     out = await turn(graph, config, "can you help me with this")
     assert out["route"].chosen == "clarify"
     question = out["messages"][-1].text
-    offered = [c.id for c in out["route"].candidates[:3]]
-    assert all(agent in question for agent in offered)
+    offered = (await graph.aget_state(config)).values["pending_clarify"]
+    assert offered and all(agent in question for agent in offered)
     assert model.calls == 0 and out["route"].method == "embedding"
     out = await turn(graph, config, "2")
     assert out["route"].chosen == offered[1] and out["route"].method == "clarify-answer"
     assert out["messages"][-1].text == "resolved answer"
+    # The picked agent works on the request the question was about, not on "2".
+    assert out["route"].request == "can you help me with this"
+    assert "can you help me with this" in out["route"].reason
+    assert model.seen[-1][-1].text == "can you help me with this"
 
 
 async def test_explicit_override_and_follow_up(make_graph: Any) -> None:
@@ -308,7 +312,8 @@ async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> N
 
     corrections = RecordingCorrections()
     services = Services(NullMemory(), NullRouteLog(), NullHealth(), corrections)
-    graph = make_graph(ScriptedModel(["first", "second"], structured=[ANSWER_NOW, ANSWER_NOW]), services)
+    graph_model = ScriptedModel(["first", "second"], structured=[ANSWER_NOW, ANSWER_NOW])
+    graph = make_graph(graph_model, services)
     config = cfg()
     first = await turn(
         graph, config, "which Django model in AIREP stores the branch an invoice belongs to?", user_id="kieran"
@@ -319,6 +324,9 @@ async def test_correction_in_chat_is_recorded_and_rerouted(make_graph: Any) -> N
         {"user": "kieran", "text": first["route"].text, "correct": "erp.query", "wrong": first["route"].chosen}
     ]
     assert out["messages"][-1].response_metadata["agent"] == "erp.query"
+    # erp.query answers the request that was misrouted, not the correction.
+    assert out["route"].request == first["route"].text
+    assert [m.text for m in graph_model.seen[-1][1:]] == [first["route"].text]
 
 
 async def test_a_reply_that_says_it_stored_a_memory_no_tool_stored_is_contradicted(make_graph: Any) -> None:
@@ -431,10 +439,11 @@ async def test_summarise_after_a_draft_works_on_the_draft(make_graph: Any) -> No
     # A request with its own text is left as it is.
     await turn(graph, config, "proofread this: the van are in Leeds")
     assert model.seen[-1][-1].text == "proofread this: the van are in Leeds"
-    # So is a correction of the route: it names no text to work on, and the reply before it is the wrong agent's.
+    # A correction of the route sends the request it corrects on, without the wrong agent's reply to it.
     await turn(graph, config, "what is the capital of Peru?")
     await turn(graph, config, "that should have gone to language.summarise")
-    assert model.seen[-1][-1].text == "that should have gone to language.summarise"
+    assert model.seen[-1][-1].text == "what is the capital of Peru?"
+    assert [m.text for m in model.seen[-1][1:]].count("what is the capital of Peru?") == 1
 
 
 def test_the_reply_worked_on_is_never_a_clarifying_question_or_small_talk() -> None:
@@ -638,3 +647,38 @@ async def test_without_a_result_to_answer_from_the_model_answers() -> None:
     assert out["messages"][-1].text == "Nothing is decided here." and len(model.chose) == len(model.seen) == 1
     with pytest.raises(ValueError, match="answer_from names tools the card does not preload"):
         AgentCard(**{**card.model_dump(), "preload": (), "answer_from": ("decide_review",)})
+
+
+class RecallLog(NullMemory):
+    """A memory that records what each turn recalled for."""
+
+    def __init__(self) -> None:
+        self.recalled_for: list[str] = []
+
+    async def recall(self, user_id: str, text: str, *, project: str | None = None, qvec: Any = None) -> list[Any]:
+        self.recalled_for.append(text)
+        return []
+
+
+async def test_an_answer_to_a_clarifying_question_recalls_and_works_on_the_request_asked_about(
+    make_graph: Any,
+) -> None:
+    from nodes.services import NullHealth, NullRouteLog, Services
+
+    memory = RecallLog()
+    services = Services(memory, NullRouteLog(), NullHealth(), RecordingCorrections())
+    model = ScriptedModel(["the answer"], structured=[ANSWER_NOW])
+    graph = make_graph(model, services)
+    config = cfg()
+    out = await turn(graph, config, "can you help me with this")
+    assert out["route"].chosen == "clarify"
+    out = await turn(graph, config, "1")
+    assert memory.recalled_for == ["can you help me with this", "can you help me with this"]
+    # The model sees the request, and not the question and the "1" after it.
+    assert [m.text for m in model.seen[-1][1:]] == ["can you help me with this"]
+    # A pick that says more than the number is added to the request.
+    await turn(graph, config, "can you help me with this")
+    offered = (await graph.aget_state(config)).values["pending_clarify"]
+    out = await turn(graph, config, f"{offered[0]}, only for last week")
+    assert out["route"].chosen == offered[0] and out["route"].method == "clarify-answer"
+    assert out["route"].request == f"can you help me with this\n{offered[0]}, only for last week"

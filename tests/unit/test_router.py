@@ -71,6 +71,27 @@ def test_clarify_answers(answer: str, expected: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("yes", "chat.clients"),
+        ("Yes please", "chat.clients"),
+        ("yep, that one", "chat.clients"),
+        ("1", "chat.clients"),
+        ("that's right", "chat.clients"),
+        ("no", None),
+        ("yes but about Hartley", None),
+        ("chat.memory", None),
+    ],
+)
+def test_a_question_offering_one_agent_is_answered_by_yes(answer: str, expected: str | None) -> None:
+    assert resolve_clarify_answer(answer, ["chat.clients"]) == expected
+
+
+def test_yes_picks_nothing_when_several_agents_were_offered() -> None:
+    assert resolve_clarify_answer("yes", ["chat.clients", "chat.memory"]) is None
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("and the Bristol branch?", True),
@@ -204,3 +225,20 @@ def test_two_agent_roster_scores_both_sides(embedder, vector_cache) -> None:  # 
     router = Router(cards, embedder, vector_cache)
     assert router.decide("how do I keep basil alive in the garden").chosen == "home.garden"
     assert router.decide("easy recipe for a roast dinner").chosen == "home.cooking"
+
+
+def test_a_clarifying_question_offers_only_the_agents_that_nearly_fit() -> None:
+    from nodes.turn import clarify_message, offered
+    from state.routing import Candidate
+
+    kestrel = [Candidate(id="chat.clients", score=0.17), Candidate(id="chat.tech", score=0.05)]
+    assert [c.id for c in offered(kestrel)] == ["chat.clients"]
+    scopes = {"chat.clients": "Client relationships: who a client is. More."}
+    assert clarify_message(offered(kestrel), scopes) == (
+        "I'm not sure I read this right. Did you mean chat.clients: Client relationships?\n"
+        "Answer yes, name another agent, or say more about what you need."
+    )
+    flat = [Candidate(id=f"a.{n}", score=0.02 - n * 0.002) for n in range(5)]
+    assert [c.id for c in offered(flat)] == ["a.0", "a.1", "a.2"]
+    assert clarify_message(offered(flat), {}).startswith("I can take this a few ways. Which did you mean?\n1. a.0")
+    assert offered([]) == []
