@@ -120,6 +120,8 @@ def load_registry(
             problems.append(CardProblem(path, "tools", "pattern 'tool_agent' needs at least one tool"))
         if card.small_talk and (talker := next((c for c in cards.values() if c[1].small_talk), None)):
             problems.append(CardProblem(path, "small_talk", f"only one card takes small talk; {talker[0]} does"))
+        if card.review_inbox and (inbox := next((c for c in cards.values() if c[1].review_inbox), None)):
+            problems.append(CardProblem(path, "review_inbox", f"only one card is the review inbox; {inbox[0]} is"))
         cards[card.id] = (path, card)
     if problems:
         raise CardError(problems)

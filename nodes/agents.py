@@ -453,7 +453,7 @@ async def call_tool(
         output = await tool.run(text, call)
     except Exception as exc:
         output = f"tool failed: {type(exc).__name__}: {exc}"
-    return {"tool": tool.name, "input": text, "output": output[:4000]}
+    return {"tool": tool.name, "input": text, "output": output[: tool.limit]}
 
 
 def make_run_tool(card: AgentCard, tools: Sequence[NovaTool]) -> Callable[..., Awaitable[dict[str, Any]]]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Decision = Mapping[str, object]
 
@@ -155,7 +156,8 @@ def read_decision(
         if review.gate_ref not in shown:
             return ReviewDecision(
                 refusal=f"{short_ref(review.thread_id)} waits at a gate not shown in this conversation yet (a"
-                f" redraft, or raised since): read it with `nova reviews show {review.thread_id}` or on the Reviews"
+                f" redraft, or raised since): say 'show {short_ref(review.thread_id)}' here, or read it with"
+                f" `nova reviews show {review.thread_id}` or on the Reviews"
                 " page, then decide"
             )
     else:  # "approve it": the one gate Nova's last reply showed; never "ignore it"
@@ -193,8 +195,93 @@ def decided(kind: str, review: PendingReview, outcome: Mapping[str, object]) -> 
     values = outcome.get("values")
     error = outcome.get("error")
     if outcome.get("interrupts"):
-        return f"{head} A redraft waits for your review: read it with `nova reviews show {review.thread_id}`."
+        return (
+            f"{head} A redraft waits for your review: say 'show {short_ref(review.thread_id)}' here, or read it with"
+            f" `nova reviews show {review.thread_id}`."
+        )
     if isinstance(error, Mapping):
         return f"{head} It then stopped at {error.get('step')}: {error.get('error')}"
     result = values.get("result") if isinstance(values, Mapping) else None
     return f"{head} Finished" + (f"; result: {result}" if isinstance(result, str) and result else ".")
+
+
+SHOW_RE = re.compile(
+    r"\b(?:show|see|view|open|display|read|look(?:ing)? at|what'?s in|what (?:does|would) .{1,40} change|"
+    r"diff|patch|proposal|draft)\b",
+    re.I,
+)
+
+
+def pending_of(items: Sequence[Mapping[str, Any]]) -> list[PendingReview]:
+    """Return the reviews a work port lists (`pending_reviews`), each with its first pending gate."""
+    return [
+        PendingReview(str(i["thread_id"]), str(i.get("title") or ""), str(i["interrupts"][0].get("id", "")))
+        for i in items
+        if i.get("interrupts")
+    ]
+
+
+def named_review(message: str, pending: Sequence[PendingReview]) -> PendingReview | None:
+    """Return the one waiting review the message names by its id (thread or gate), else None."""
+    found = {r.thread_id: r for ref in REF_RE.findall(message) for r in pending if _refers(ref.casefold(), r)}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def review_to_show(message: str, pending: Sequence[PendingReview], last_reply: str = "") -> PendingReview | None:
+    """Return the paused review the owner's message asks to see, or None when it asks for none.
+
+    The message must ask to see something (show, see, open, diff, patch, ...) and name one waiting review by its
+    id ("show me the diff for de763530"), or, naming none, mean the one review Nova's reply just before showed
+    alone or the only one waiting ("let me see the pending proposal"). A decision is never a request to show.
+    """
+    text = message.strip()
+    if COMMAND_RE.match(text) or not SHOW_RE.search(text):
+        return None
+    if REF_RE.search(text):
+        return named_review(text, pending)
+    if len(pending) == 1:
+        return pending[0]
+    return _shown_alone(last_reply, pending) if last_reply else None
+
+
+FENCED_DIFF_RE = re.compile(r"```diff\n.*?```\n?", re.S)
+
+
+def shown_review(review: PendingReview, value: object) -> str:
+    """Write a paused review for chat: how to decide, what it asks, its inputs, and its diff in full.
+
+    The decision line comes second, so a long review cut short still says how to act on it; a diff the model
+    quoted in its rationale is not repeated: the diff under review is shown once, before the longer texts.
+    """
+    ref = short_ref(review.thread_id)
+    lines = [
+        f"Review {review.thread_id} ({review.title}) {gate_line(review)}",
+        f"Decide here: 'approve {ref}', 'reject {ref} because ...' or 'ignore {ref}'.",
+    ]
+    if not (isinstance(value, Mapping) and isinstance(value.get("action_request"), Mapping)):
+        return "\n".join([*lines, str(value)])
+    request = value["action_request"]
+    lines.append(f"{request.get('action', '?')}: {value.get('description', '')}".rstrip(": "))
+    args = request.get("args")
+    given = {k: v for k, v in args.items() if v not in ("", None, [], {})} if isinstance(args, Mapping) else {}
+    prose: list[str] = []
+    for key, arg in given.items():
+        if key == "diff":
+            continue
+        if isinstance(arg, list) and all(isinstance(a, Mapping) for a in arg):  # findings: one line each
+            lines.append(f"{key}:")
+            lines.extend(f"- {_finding(a)}" for a in arg)
+        elif isinstance(arg, str) and "\n" in arg:
+            said = FENCED_DIFF_RE.sub("(the diff is shown above)\n", arg).strip()
+            prose.append(f"{key}:\n{said}")
+        else:
+            lines.append(f"{key}: {arg}")
+    if isinstance(given.get("diff"), str):
+        lines.append(f"```diff\n{given['diff'].rstrip()}\n```")
+    return "\n".join([*lines, *prose])
+
+
+def _finding(item: Mapping[str, Any]) -> str:
+    where = ":".join(str(item[k]) for k in ("file", "line") if item.get(k) is not None)
+    said = item.get("reason") or item.get("message") or ", ".join(f"{k}={v}" for k, v in item.items())
+    return f"{where} {said}".strip()

@@ -331,6 +331,7 @@ class Router:
     def __post_init__(self) -> None:
         self.ids = tuple(c.id for c in self.cards)
         self.small_talk = next((c.id for c in self.cards if c.small_talk), None)
+        self.review_inbox = next((c.id for c in self.cards if c.review_inbox), None)
         if self.model is None:
             self.refit()
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from nodes.inbox import PendingReview, decided, gate_line, read_decision, short_ref
+from nodes.inbox import decided, gate_line, pending_of, read_decision, review_to_show, short_ref, shown_review
 from nodes.prompts import MEMORY_HITS, memory_line, said_to_user
 from nodes.services import Services, TurnRef
 from state.memory import Remembered
@@ -39,6 +38,7 @@ class NovaTool:
     name: str
     description: str
     run: Callable[[str, ToolCall], Awaitable[str]]
+    limit: int = 4000  # characters of output kept for the model and the reply
 
 
 @dataclass(frozen=True)
@@ -236,31 +236,23 @@ def _list_reviews(deps: ToolDeps) -> NovaTool:
         if not items:
             return "Nothing is waiting for your review."
         lines = []
-        for item, review in zip(items[:20], _pending(items[:20]), strict=False):
+        for item, review in zip(items[:20], pending_of(items[:20]), strict=False):
             value = item["interrupts"][0]["value"] if item.get("interrupts") else {}
             action = value.get("action_request", {}).get("action", "?") if isinstance(value, dict) else "question"
             lines.append(f"- {review.thread_id} [{item.get('graph_id')}] {action}: {review.title} {gate_line(review)}")
         first = short_ref(str(items[0]["thread_id"]))
         return "\n".join(lines) + (
             f"\nSay here 'approve {first}', 'reject {first} because ...' or 'ignore {first}' (a review by the first"
-            " characters of its id); see the diff or edit it with `nova reviews show|edit THREAD` or the Reviews page."
+            f" characters of its id); see one here with 'show {first}', or show and edit it with"
+            " `nova reviews show|edit THREAD` or the Reviews page."
         )
 
     return NovaTool("list_reviews", "List work paused at review gates (input: optional filter word).", run)
 
 
-def _pending(items: Sequence[Mapping[str, Any]]) -> list[PendingReview]:
-    """Return the reviews a work port lists, each with its first pending gate."""
-    return [
-        PendingReview(str(i["thread_id"]), str(i.get("title") or ""), str(i["interrupts"][0].get("id", "")))
-        for i in items
-        if i.get("interrupts")
-    ]
-
-
 def _decide_review(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
-        pending = _pending(await deps.services.work.pending_reviews(call.user_id))
+        pending = pending_of(await deps.services.work.pending_reviews(call.user_id))
         read = read_decision(call.request, pending, call.conversation, call.last_reply)
         if read.review is None or read.decision is None:
             return f"Nothing decided: {read.refusal}." if read.refusal else ""
@@ -273,6 +265,24 @@ def _decide_review(deps: ToolDeps) -> NovaTool:
         "Carry out the approve, reject (with the reason) or ignore that the owner's own message states on one"
         " paused review; the owner's words decide, never this input. Says nothing when the message decides nothing.",
         run,
+    )
+
+
+def _show_review(deps: ToolDeps) -> NovaTool:
+    async def run(query: str, call: ToolCall) -> str:
+        items = await deps.services.work.pending_reviews(call.user_id)
+        review = review_to_show(call.request, pending_of(items), call.last_reply)
+        if review is None:
+            return ""
+        item = next(i for i in items if str(i["thread_id"]) == review.thread_id)
+        return shown_review(review, item["interrupts"][0].get("value"))
+
+    return NovaTool(
+        "show_review",
+        "Show the paused review the owner's own message asks to see (its diff or draft in full), by the id it"
+        " names; the owner's words decide, never this input. Says nothing when the message asks to see none.",
+        run,
+        limit=20000,  # the whole diff: a review cut short is no review
     )
 
 
@@ -326,6 +336,7 @@ TOOLS: dict[str, Callable[[ToolDeps], NovaTool]] = {
     "memory_curate": _memory_curate,
     "list_reviews": _list_reviews,
     "decide_review": _decide_review,
+    "show_review": _show_review,
     "memory_search": _memory_search,
     "memory_remember": _memory_remember,
     "memory_forget": _memory_forget,

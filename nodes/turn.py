@@ -14,9 +14,10 @@ from langgraph.types import Command
 from nodes.agents import latest_request
 from nodes.compaction import needs_compaction
 from nodes.embeddings import SharedQueries
+from nodes.inbox import REF_RE, PendingReview, named_review, pending_of, short_ref
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_CONFIRM, CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
-from nodes.router import Router, correction_target, embedding_text, resolve_clarify_answer
+from nodes.router import OVERRIDE_RE, Router, correction_target, embedding_text, resolve_clarify_answer
 from nodes.services import Services, TurnRef
 from state.context import Context
 from state.nova import NovaState
@@ -150,6 +151,16 @@ def make_route_request(
         if target and previous is not None and previous.text and not previous.text.startswith("@"):
             decision = await _apply_correction(previous, target, text, runtime.context.user_id)
             return Command(goto=_beside(target), update={"route": decision, "pending_clarify": None})
+        if router.review_inbox and (review := await _named_review(text, runtime.context.user_id)):
+            decision = RouteDecision(
+                chosen=router.review_inbox,
+                method="review-ref",
+                text=text,
+                candidates=(Candidate(id=router.review_inbox, score=1.0),),
+                reason=f"names {short_ref(review.thread_id)}, waiting for your review ({review.title})",
+            )
+            await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
+            return Command(goto=_beside(decision.chosen), update={"route": decision, "pending_clarify": None})
         qvec = await queries.vector(embedding_text(text))
         decision = router.decide(text, qvec=qvec, **thread_routing(state))
         if decision.method == "clarify-answer" and (asked := carried_request(state, text, router.ids)):
@@ -159,6 +170,12 @@ def make_route_request(
         await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
         goto = "ask_clarification" if decision.is_clarify else decision.chosen
         return Command(goto=_beside(goto), update={"route": decision, "pending_clarify": None})
+
+    async def _named_review(text: str, user_id: str) -> PendingReview | None:
+        """Return the waiting review the request names by its id; no lookup unless it holds an id-like word."""
+        if OVERRIDE_RE.match(text) or not REF_RE.search(text):
+            return None
+        return named_review(text, pending_of(await services.work.pending_reviews(user_id)))
 
     async def _apply_correction(previous: RouteDecision, target: str, text: str, user_id: str) -> RouteDecision:
         await services.corrections.add(

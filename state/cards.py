@@ -36,6 +36,9 @@ class AgentCard(BaseModel):
     max_steps: int = Field(default=6, ge=1, le=20)
     pipeline: str | None = None
     small_talk: bool = False  # takes greetings, thanks and acknowledgements without scoring (one card at most)
+    # takes any request that names a review waiting at a gate by its id ("show me the diff for de763530"), without
+    # scoring: ids are no words the scorer could learn (one card at most)
+    review_inbox: bool = False
     # tool_agent: tools run with the request as input before the model's first choice, their results in view; one
     # not also in `tools` is never the model's to pick (decide_review acts on the owner's words, once)
     preload: tuple[str, ...] = ()

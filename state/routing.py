@@ -7,7 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 CLARIFY = "clarify"
-RouteMethod = Literal["embedding", "llm", "override", "follow-up", "fallback", "clarify-answer", "small-talk"]
+RouteMethod = Literal[
+    "embedding", "llm", "override", "follow-up", "fallback", "clarify-answer", "small-talk", "review-ref"
+]
 RouterMode = Literal["embedding", "hybrid"]
 
 

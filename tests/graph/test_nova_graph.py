@@ -584,8 +584,9 @@ async def test_a_turn_leaves_the_event_loop_only_to_embed(make_graph: Any, monke
 class ReviewQueue:
     """A work port with one fix proposal waiting at its gate."""
 
-    def __init__(self, thread_id: str) -> None:
+    def __init__(self, thread_id: str, args: dict[str, Any] | None = None) -> None:
         self.thread_id = thread_id
+        self.args = args or {}
         self.decided: list[tuple[str, dict[str, Any]]] = []
 
     async def start(self, ref: Any, graph_id: str, payload: dict[str, Any], title: str) -> dict[str, Any]:
@@ -594,7 +595,8 @@ class ReviewQueue:
     async def pending_reviews(self, user_id: str) -> list[dict[str, Any]]:
         waiting = not self.decided
         row = {"thread_id": self.thread_id, "graph_id": "pipeline", "title": "issue_fix issue=102"}
-        gate = {"id": "a1b2c3d4e5f6", "value": {"action_request": {"action": "apply_patch"}}}
+        request = {"action": "apply_patch", "args": self.args}
+        gate = {"id": "a1b2c3d4e5f6", "value": {"action_request": request, "description": "Apply the fix"}}
         return [{**row, "interrupts": [gate]}] if waiting else []
 
     async def decide(self, user_id: str, thread_id: str, decision: dict[str, Any], gate: str) -> dict[str, Any]:
@@ -621,6 +623,37 @@ async def test_a_review_is_decided_by_the_owners_words_and_said_as_the_tool_said
     )
     assert out["route"].chosen == "orchestration.reviews"
     assert model.calls == 0 and model.seen == [], "the model neither picked a tool nor wrote the answer"
+
+
+async def test_a_request_naming_a_waiting_review_by_id_is_shown_it_in_full(make_graph: Any) -> None:
+    # "show me the diff for de763530" went to erp.fixes, which wrote a new diff for a model that does not exist.
+    fix = "dc2c4715-0b84-4220-8c16-0e2cfd931ce8"
+    diff = "--- a/invoicing/views.py\n+++ b/invoicing/views.py\n@@ -1 +1 @@\n-Invoice.objects.all()\n+scoped(Invoice)"
+    rationale = f"The view skips the branch.\n\n```diff\n{diff}\n```\n\nNo migration."
+    evidence = [{"file": "invoicing/views.py", "line": 14, "reason": "filtered by tenant but not by branch"}]
+    queue = ReviewQueue(fix, {"issue": "102", "evidence": evidence, "rationale": rationale, "diff": diff})
+    model = ScriptedModel(["(not asked)"])
+    graph = make_graph(model, Services(**{**vars(Services.null()), "work": queue}))
+    config = cfg()
+    out = await turn(graph, config, "show me the diff for dc2c4715")
+    assert (out["route"].chosen, out["route"].method) == ("orchestration.reviews", "review-ref")
+    shown = out["messages"][-1].text
+    assert shown.startswith(
+        f"Review {fix} (issue_fix issue=102) (gate a1b2c3d4)\n"
+        "Decide here: 'approve dc2c4715', 'reject dc2c4715 because ...' or 'ignore dc2c4715'.\n"
+        "apply_patch: Apply the fix\nissue: 102\nevidence:\n"
+        "- invoicing/views.py:14 filtered by tenant but not by branch\n"
+        f"```diff\n{diff}\n```\n"
+        "rationale:\nThe view skips the branch.\n\n(the diff is shown above)\n\nNo migration."
+    )
+    assert shown.count("+scoped(Invoice)") == 1, "the diff quoted in the rationale is not shown twice"
+    assert model.calls == 0, "the review is shown as stored, not as a model retells it"
+    # The gate has been shown here, so it can be decided here.
+    out = await turn(graph, config, "approve dc2c4715")
+    assert queue.decided == [(fix, {"type": "accept"})]
+    # An id that names no waiting review is routed as any request is.
+    out = await turn(graph, config, "translate 'order 4c9e1f02 shipped' into French")
+    assert out["route"].method == "embedding"
 
 
 async def test_without_a_result_to_answer_from_the_model_answers() -> None:

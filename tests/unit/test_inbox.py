@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.inbox import PendingReview, ReviewDecision, decided, gate_line, read_decision, short_ref
+from nodes.inbox import (
+    PendingReview,
+    ReviewDecision,
+    decided,
+    gate_line,
+    named_review,
+    read_decision,
+    review_to_show,
+    short_ref,
+)
 
 FIX = PendingReview("dc2c4715-0b84-4220-8c16-0e2cfd931ce8", "issue_fix issue=102", "a1b2c3d4e5f6a7b8")
 OTHER = PendingReview("e2e2eb9e-aaed-4939-987b-a4e9bdb4e65a", "issue_fix issue=103", "9988776655443322")
@@ -170,3 +179,29 @@ def test_the_short_ref_the_inbox_suggests_is_read_back_as_that_review() -> None:
     for review in (FIX, no_digit_head):
         read = read_decision(f"approve {short_ref(review.thread_id)}", [*PENDING, no_digit_head], shown, shown)
         assert read.review == review
+
+
+@pytest.mark.parametrize(
+    ("message", "pending", "last_reply", "shown"),
+    [
+        ("show me the diff for dc2c4715", [FIX, OTHER], "", FIX),
+        ("what does e2e2eb9e change?", [FIX, OTHER], "", OTHER),
+        ("open 9988776655", [FIX, OTHER], "", OTHER),  # by its gate's id
+        ("let me see the pending proposal", [FIX], "", FIX),  # the only one waiting
+        ("let me see the pending proposal", [FIX, OTHER], "", None),  # which one?
+        ("show it", [FIX, OTHER], f"... {gate_line(OTHER)}", OTHER),  # the one the reply before showed alone
+        ("approve dc2c4715", [FIX], "", None),  # a decision is no request to see
+        ("what is waiting for my review", [FIX], "", None),  # asks for the list, not for one
+        ("show me the diff for 12345678", [FIX, OTHER], "", None),  # names no waiting review
+    ],
+)
+def test_the_review_a_message_asks_to_see(
+    message: str, pending: list[PendingReview], last_reply: str, shown: PendingReview | None
+) -> None:
+    assert review_to_show(message, pending, last_reply) == shown
+
+
+def test_a_message_names_a_review_only_when_its_ids_name_one() -> None:
+    assert named_review("diff for dc2c4715 please", [FIX, OTHER]) == FIX
+    assert named_review("compare dc2c4715 with e2e2eb9e", [FIX, OTHER]) is None
+    assert named_review("on 2026-12-06", [FIX, OTHER]) is None

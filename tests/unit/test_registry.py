@@ -95,3 +95,13 @@ def test_a_card_cites_only_tools_it_has(tmp_path: Path) -> None:
     with pytest.raises(CardError, match=r"cites names tools the card does not have: \['y'\]"):
         load_registry(tmp_path, tools={"x", "y"}, patterns={"tool_agent"})
     assert load_registry().get("erp.tenancy").cites == ("erp_tenancy",)  # the shipped roster: the audit's headline
+
+
+def test_only_one_card_is_the_review_inbox(tmp_path: Path) -> None:
+    for name in ("one", "two"):
+        path = write(tmp_path, f"a/{name}.toml", f"a.{name}")
+        path.write_text(path.read_text() + "review_inbox = true\n")
+    with pytest.raises(CardError, match="only one card is the review inbox") as info:
+        load_registry(tmp_path)
+    assert [(p.file.name, p.field) for p in info.value.problems] == [("two.toml", "review_inbox")]
+    assert load_registry().get("orchestration.reviews").review_inbox
