@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from nodes.inbox import decided, gate_line, pending_of, read_decision, review_to_show, short_ref, shown_review
+from nodes.memory_rules import NOT_A_NOUN_PHRASE, STOPWORDS
 from nodes.prompts import MEMORY_HITS, memory_line, said_to_user
 from nodes.services import Services, TurnRef
-from state.memory import Remembered
+from state.memory import MemoryRef, Remembered
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,35 @@ class ToolDeps:
     roster: Sequence[tuple[str, str]]
 
 
+STANDS_OUT = 0.03  # a hit this far above the farthest of the nearest 8 is about the query, whatever its words
+BACKGROUND_HITS = 4  # fewer hits than this tell nothing about the background
+_QUERY_NOISE = STOPWORDS | NOT_A_NOUN_PHRASE | frozenset("know knows remember stored memory anything about".split())
+
+
+def _stems(text: str) -> set[str]:
+    words = re.findall(r"[a-z0-9][a-z0-9-]*", text.casefold().replace("'s", ""))
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _QUERY_NOISE and len(w) > 1}
+
+
+def relevant_hits(query: str, hits: Sequence[MemoryRef]) -> list[MemoryRef]:
+    """Return the nearest memories that are about the query: sharing one of its words, or standing out.
+
+    The nearest memories are not always relevant: the offline E5 embedder scores unrelated notes 0.80-0.82
+    against a question, as high as some real answers, so no fixed cut-off separates them. Given them as
+    matches, the 1.5B model answered "who knows the Sweeper Parts system best?" with "Hartley & Co" (a
+    repository note) for a user who had stored nothing about it. A memory counts when it shares a content word
+    with the query ("Kestrel", "accountant") or scores STANDS_OUT above the farthest of the nearest hits.
+    """
+    if not hits:
+        return []
+    asked = _stems(query)
+    floor = hits[-1].score + STANDS_OUT if len(hits) >= BACKGROUND_HITS else 2.0
+    return [h for h in hits if asked & _stems(h.text) or h.score >= floor]
+
+
 def _memory_search(deps: ToolDeps) -> NovaTool:
     async def run(query: str, call: ToolCall) -> str:
-        hits = await deps.services.memory.search(call.user_id, query)
+        hits = relevant_hits(query, await deps.services.memory.search(call.user_id, query))
         if not hits:
             return "No memories match."
         found = "\n".join(memory_line(m.text, f"{m.tier} memory {m.subject}") for m in hits)

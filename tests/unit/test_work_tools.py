@@ -97,3 +97,26 @@ async def test_decide_review_acts_on_the_owners_message_and_the_gate_it_saw() ->
     again = await tool.run("", said)
     assert again == "Nothing decided: dc2c4715 matches no review waiting.", "said twice, it is no longer waiting"
     assert len(work.decided) == 1
+
+
+def test_memory_search_gives_only_the_hits_about_the_query() -> None:
+    from nodes.tools import relevant_hits
+    from state.memory import MemoryRef
+
+    def hit(text: str, score: float) -> MemoryRef:
+        return MemoryRef(id=text[:8], subject="user/x", text=text, tier="archive", score=score)
+
+    # Scores as the offline E5 embedder gives them: the unrelated notes as high as the answer.
+    background = [hit("Nova: Sam's personal runtime", 0.809), hit("AIREP tenancy rule", 0.806)]
+    background += [hit("Hartley & Co repository", 0.804), hit("AIREP repository", 0.803)]
+    assert relevant_hits("who is my accountant?", background) == []
+    wayne = hit("Wayne is the domain expert on the Sweeper Parts system.", 0.884)
+    assert relevant_hits("who knows the Sweeper Parts system best?", [wayne, *background]) == [wayne]
+    # A word in common counts whatever the score; plural and possessive forms are the same word.
+    kestrel = hit("Kestrel Logistics pay quarterly, never by card.", 0.801)
+    assert relevant_hits("how do Kestrel pay?", [*background, kestrel]) == [kestrel]
+    assert relevant_hits("who's our vet", [hit("We take the dog to Oakfield Vets.", 0.79)])[0].score == 0.79
+    # No words in common: a hit counts only when it stands out from the farthest of the nearest.
+    barber = hit("My barber is Tony on Kirkgate.", 0.853)
+    assert relevant_hits("where do I get my hair cut?", [barber, *background]) == [barber]
+    assert relevant_hits("where do I get my hair cut?", [barber]) == []  # one hit: no background to stand out of
