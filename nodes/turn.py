@@ -70,13 +70,14 @@ def _thread_id() -> str:
     return str(get_config().get("configurable", {}).get("thread_id", ""))
 
 
-def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str]) -> str | None:
+def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str], *, answers: bool = True) -> str | None:
     """Return the request an answer or a correction carries on, or None when `text` is a request of its own.
 
     "2" or "yes" to a clarifying question picks the agent for the request the question asked about; "that
     should have gone to chat.memory" sends the request before it on. The agent then works on that request,
     and recall looks for it, not for "2". An answer that says more than a pick ("the memory one, and only
-    since May") is added to the request.
+    since May") is added to the request; with `answers` False (recall, which runs before the router has told
+    an answer from a new request) such a message is taken as a request of its own.
     """
     previous: RouteDecision | None = state.get("route")
     if previous is None or not previous.text:
@@ -88,7 +89,9 @@ def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str]) -
     if not pending or not previous.is_clarify:
         return None
     picked = resolve_clarify_answer(text, pending) is not None and len(text.split()) <= PICK_MAX_WORDS
-    return asked if picked else f"{asked}\n{text}"
+    if picked:
+        return asked
+    return f"{asked}\n{text}" if answers else None
 
 
 def make_recall_memory(
@@ -102,7 +105,7 @@ def make_recall_memory(
         An answer to a clarifying question, or a route correction, recalls for the request it carries on.
         """
         text = latest_request(state["messages"])
-        text = carried_request(state, text, known) or text
+        text = carried_request(state, text, known, answers=False) or text
         qvec = await queries.vector(embedding_text(text))
         recalled = await services.memory.recall(
             runtime.context.user_id, text, project=runtime.context.project, qvec=qvec

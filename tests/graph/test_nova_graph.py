@@ -715,3 +715,7 @@ async def test_an_answer_to_a_clarifying_question_recalls_and_works_on_the_reque
     out = await turn(graph, config, f"{offered[0]}, only for last week")
     assert out["route"].chosen == offered[0] and out["route"].method == "clarify-answer"
     assert out["route"].request == f"can you help me with this\n{offered[0]}, only for last week"
+    # After a question, a request of its own is recalled for as it is.
+    await turn(graph, config, "can you help me with this")
+    await turn(graph, config, "translate 'good morning' into French")
+    assert memory.recalled_for[-1] == "translate 'good morning' into French"
