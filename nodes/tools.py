@@ -52,7 +52,9 @@ class ToolDeps:
 
 STANDS_OUT = 0.03  # a hit this far above the farthest of the nearest 8 is about the query, whatever its words
 BACKGROUND_HITS = 4  # fewer hits than this tell nothing about the background
-_QUERY_NOISE = STOPWORDS | NOT_A_NOUN_PHRASE | frozenset("know knows remember stored memory anything about".split())
+_QUERY_NOISE = (
+    STOPWORDS | NOT_A_NOUN_PHRASE | frozenset("know knows remember stored memory anything about me us".split())
+)
 
 
 def _stems(text: str) -> set[str]:
@@ -67,11 +69,12 @@ def relevant_hits(query: str, hits: Sequence[MemoryRef]) -> list[MemoryRef]:
     against a question, as high as some real answers, so no fixed cut-off separates them. Given them as
     matches, the 1.5B model answered "who knows the Sweeper Parts system best?" with "Hartley & Co" (a
     repository note) for a user who had stored nothing about it. A memory counts when it shares a content word
-    with the query ("Kestrel", "accountant") or scores STANDS_OUT above the farthest of the nearest hits.
+    with the query ("Kestrel", "accountant") or scores STANDS_OUT above the farthest of the nearest hits. A
+    query with no content word of its own ("what do you know about me") keeps them all.
     """
-    if not hits:
-        return []
     asked = _stems(query)
+    if not hits or not asked:
+        return list(hits)
     floor = hits[-1].score + STANDS_OUT if len(hits) >= BACKGROUND_HITS else 2.0
     return [h for h in hits if asked & _stems(h.text) or h.score >= floor]
 

@@ -120,3 +120,5 @@ def test_memory_search_gives_only_the_hits_about_the_query() -> None:
     barber = hit("My barber is Tony on Kirkgate.", 0.853)
     assert relevant_hits("where do I get my hair cut?", [barber, *background]) == [barber]
     assert relevant_hits("where do I get my hair cut?", [barber]) == []  # one hit: no background to stand out of
+    # A query that names nothing asks for everything.
+    assert relevant_hits("what do you know about me?", background) == background
