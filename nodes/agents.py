@@ -140,7 +140,7 @@ def with_last_reply(history: Sequence[BaseMessage]) -> list[BaseMessage]:
 def _asked_afresh(state: dict[str, Any]) -> bool:
     """Return False when the latest message answers a clarifying question or corrects the route: it is no request."""
     route = state.get("route")
-    if route is None:
+    if route is None or route.request:  # the request an answer or a correction carries on is last (asked_messages)
         return True
     correction = route.method == "override" and not route.text.lstrip().startswith("@")
     return route.method != "clarify-answer" and not correction
@@ -242,10 +242,9 @@ def asked_messages(state: Mapping[str, Any]) -> list[AnyMessage]:
         return messages
     latest = _latest_request_index(messages)
     humans = [i for i in range(latest - 1, -1, -1) if isinstance(messages[i], HumanMessage)]
-    first_line = route.request.split("\n", 1)[0]
     # The request's own message (a correction after a clarify answer reaches back past the answer), else the
     # message before the latest.
-    start = next((i for i in humans if messages[i].text == first_line), humans[0] if humans else latest)
+    start = next((i for i in humans if messages[i].text == route.request), humans[0] if humans else latest)
     return [*messages[:start], HumanMessage(content=route.request)]
 
 

@@ -210,6 +210,12 @@ SHOW_RE = re.compile(
     r"diff|patch|proposal|draft)\b",
     re.I,
 )
+# What makes a request naming a review by id one for the review inbox: it asks to see it or decides on it
+# ("draft a client update about the fix in dc2c4715" names it and asks for something else).
+SEE_RE = re.compile(
+    r"\b(?:show|see|view|display|look(?:ing)? at|what'?s in|what (?:does|would) .{1,40} change|diff|patch)\b", re.I
+)
+NO_SHOW_RE = re.compile(r"\b(?:don'?t|do not|no need to|not|never)\s+(?:\w+\s+)?(?:show|see|view|open|read)\b", re.I)
 
 
 def pending_of(items: Sequence[Mapping[str, Any]]) -> list[PendingReview]:
@@ -219,6 +225,11 @@ def pending_of(items: Sequence[Mapping[str, Any]]) -> list[PendingReview]:
         for i in items
         if i.get("interrupts")
     ]
+
+
+def about_a_review(message: str) -> bool:
+    """Whether a message that names a review by id is for the review inbox: it asks to see it or decides."""
+    return bool(SEE_RE.search(message) or ANY_VERB_RE.search(message))
 
 
 def named_review(message: str, pending: Sequence[PendingReview]) -> PendingReview | None:
@@ -234,17 +245,17 @@ def review_to_show(message: str, pending: Sequence[PendingReview], last_reply: s
     id ("show me the diff for de763530"), or, naming none, mean the one review Nova's reply just before showed
     alone or the only one waiting ("let me see the pending proposal"). A decision is never a request to show.
     """
-    text = message.strip()
-    if COMMAND_RE.match(text) or not SHOW_RE.search(text):
+    text = message.strip().replace("\u2019", "'")
+    if ANY_VERB_RE.search(text) or NO_SHOW_RE.search(text) or not SHOW_RE.search(text):
         return None
-    if REF_RE.search(text):
-        return named_review(text, pending)
-    if len(pending) == 1:
+    if REF_RE.search(text) and (named := named_review(text, pending)) is not None:
+        return named
+    if len(pending) == 1:  # an id-like word that names no waiting review (a date, a commit) names nothing here
         return pending[0]
     return _shown_alone(last_reply, pending) if last_reply else None
 
 
-FENCED_DIFF_RE = re.compile(r"```diff\n.*?```\n?", re.S)
+FENCED_DIFF_RE = re.compile(r"```[ \t]*(?:diff|patch)?[ \t]*\n.*?```\n?", re.S | re.I)
 
 
 def shown_review(review: PendingReview, value: object) -> str:
@@ -272,7 +283,7 @@ def shown_review(review: PendingReview, value: object) -> str:
             lines.append(f"{key}:")
             lines.extend(f"- {_finding(a)}" for a in arg)
         elif isinstance(arg, str) and "\n" in arg:
-            said = FENCED_DIFF_RE.sub("(the diff is shown above)\n", arg).strip()
+            said = FENCED_DIFF_RE.sub("(the diff is shown above)\n", arg).strip() if "diff" in given else arg.strip()
             prose.append(f"{key}:\n{said}")
         else:
             lines.append(f"{key}: {arg}")

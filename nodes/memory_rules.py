@@ -272,13 +272,32 @@ PERSON_PRONOUN_RE = re.compile(r"^(?:she|he|they)(?P<cop>'s|'re|\s+is|\s+are)?\s
 PAST_COPULA_RE = re.compile(r"^(?P<x>.+?)\s+(?P<cop>was|were|used to be)\s+(?P<y>.+)$", re.IGNORECASE)
 NAME_RUN_RE = re.compile(r"(?<![\w'-])([A-Z][a-z][\w'-]*(?:\s+[A-Z][a-z][\w'-]*){0,2})")
 NOT_NAMES = frozenset(
-    f"{DAYS} january february march april may june july august september october november december "
+    f"{DAYS.replace('|', ' ')} january february march april may june july august september october november "
+    "december "
     "the a an my our your his her their its it this that these those i we you he she they from remember note "
-    "every each on in at actually also heads update correction".split()
+    "every each on in at actually also heads update correction unless once until after before if when while "
+    "because since".split()
 )
 THIRD_PERSON_RE = re.compile(
     r"^(?P<name>[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*){0,2})\s+(?:now\s+|usually\s+|always\s+|normally\s+|still\s+)?"
     r"(?P<verb>prefers?|likes?|loves?|hates?|works?|lives?|uses?|speaks?|drives?|pays?)\s+(?P<rest>.+)$"
+)
+# How someone pays: idioms and one-off payments are no standing fact, and terms and method are two facts.
+PAY_IDIOM_RE = re.compile(
+    r"^(?:attention|off|back|heed|tribute|respects|dividends|the price|a visit|lip service)\b", re.I
+)
+ONE_OFF_RE = re.compile(
+    rf"\b(?:next|tomorrow|tonight|today|yesterday|this (?:week|month|morning|afternoon|evening)|on (?:{DAYS}))\b", re.I
+)
+PAY_TERMS_RE = re.compile(
+    r"\b(?:\d+[- ]days?|days|terms|net \d+|weekly|monthly|quarterly|annually|yearly|upfront|up front|in advance|"
+    r"in arrears|on invoice|on time|late|early)\b",
+    re.I,
+)
+PAY_METHOD_RE = re.compile(
+    r"\b(?:by|via|with|through|in)\b|\b(?:card|cash|cheque|check|bacs|transfer|direct debit|paypal|stripe|"
+    r"invoice)\b",
+    re.I,
 )
 CONTACT_RE = re.compile(
     r"\b(e-?mails?|phone|calls?|texts?|sms|whatsapp|slack|teams|zoom|letters?|post|in person|video)\b", re.I
@@ -957,6 +976,8 @@ class RuleExtractor:
         )
         if len(content_words(rest)) < 1 or len(rest.split()) > 15:
             return []
+        if verb == "pay" and (PAY_IDIOM_RE.match(rest) or ONE_OFF_RE.search(rest)):
+            return []  # "pays attention to detail", "pays the March invoice next Tuesday": no standing terms
         hit = self.entities.find(name.casefold())
         entity = hit[0] if hit else _entity_slug(name)
         if verb == "prefer":
@@ -968,8 +989,11 @@ class RuleExtractor:
         elif verb == "work":
             first = content_words(rest)
             attr = f"work_{first[0]}" if first else "work"
+        elif verb == "pay":
+            method = PAY_METHOD_RE.search(rest) and not PAY_TERMS_RE.search(rest)
+            attr = "payment_method" if method else "payment_terms"
         else:
-            attr = {"use": "uses", "speak": "languages", "drive": "car", "pay": "payment"}.get(verb, verb)
+            attr = {"use": "uses", "speak": "languages", "drive": "car"}.get(verb, verb)
         value = verb if verb in {"like", "love", "hate"} else rest
         return [
             Candidate(

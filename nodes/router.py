@@ -63,9 +63,16 @@ SMALL_TALK_RE = re.compile(
     r"|see you|see ya|later|night|you too|same to you)(?:[\s,!.]+|$))+(?:nova)?[\s!.:)]*$",
     re.I,
 )
-YES_RE = re.compile(
-    r"^(?:yes|yeah|yep|yup|y|sure|correct|right|that's right|that one|exactly|please|yes please|go ahead|do it"
-    r"|ok(?:ay)?|that's it|spot on)(?:[\s,!.]+(?:please|thanks|go ahead|that one))*$"
+# A yes to a clarifying question that offered one agent: only these words, and one of the first set.
+YES_WORDS = frozenset(
+    "yes yeah yep yup y sure correct right exactly ok okay absolutely definitely course please pls "
+    "that's one spot 👍".split()
+)
+YES_FILLER = frozenset("that it it's is do go ahead on thing of thanks thank you ta cheers indeed".split())
+# Words around an agent's id, name or number in an answer that only picks it ("the memory one please").
+PICK_FILLER = frozenset(
+    "the one that this option number no no. # agent please pls thanks thank you ok okay yes "
+    "actually i meant mean rather sorry it's go with".split()
 )
 FOLLOW_UP_PRONOUN_RE = re.compile(r"^\s*(it|that|this|those|these|they|them|again|more|another)\b", re.I)
 
@@ -384,6 +391,15 @@ class Router:
         qvec: Matrix | None,
         after_question: bool = False,
     ) -> RouteDecision:
+        if pending_clarify:
+            answered = picked_agent(text, pending_clarify, self.ids)
+            if answered is not None:
+                return RouteDecision(
+                    chosen=answered,
+                    method="clarify-answer",
+                    reason=f"you picked {answered} from the clarifying question",
+                    candidates=(Candidate(id=answered, score=1.0),),
+                )
         override = OVERRIDE_RE.match(text)
         if override and override.group(1) in self.ids:
             agent = override.group(1)
@@ -393,15 +409,6 @@ class Router:
                 reason=f"explicit @{agent} prefix",
                 candidates=(Candidate(id=agent, score=1.0),),
             )
-        if pending_clarify:
-            answered = resolve_clarify_answer(text, pending_clarify)
-            if answered is not None:
-                return RouteDecision(
-                    chosen=answered,
-                    method="clarify-answer",
-                    reason=f"you picked {answered} from the clarifying question",
-                    candidates=(Candidate(id=answered, score=1.0),),
-                )
         if self.small_talk and is_small_talk(text):
             if after_question and active_agent in self.ids:  # "ok" to "shall I add it?" answers that agent
                 return RouteDecision(
@@ -488,7 +495,7 @@ def resolve_clarify_answer(text: str, candidates: Sequence[str]) -> str | None:
     A question that offered one agent ("Did you mean chat.clients?") is answered by a yes as well.
     """
     answer = text.strip().strip(".!").strip().casefold()
-    if len(candidates) == 1 and YES_RE.match(answer):
+    if len(candidates) == 1 and is_yes(answer):
         return candidates[0]
     answer = re.sub(r"^(option|number|no\.?|#)\s*", "", answer)
     ordinal = ORDINAL_RE.match(answer)
@@ -505,3 +512,33 @@ def resolve_clarify_answer(text: str, candidates: Sequence[str]) -> str | None:
     names = {cand: cand.split(".", 1)[1].replace("_", " ") for cand in candidates}
     hits = [cand for cand, name in names.items() if re.search(rf"\b{re.escape(name)}\b", answer)]
     return hits[0] if len(hits) == 1 else None
+
+
+def _answer_words(text: str) -> list[str]:
+    words = re.findall(r"[\w.@#'-]+|👍", text.replace("\u2019", "'").casefold())
+    return [w.strip(".,!?") for w in words if w.strip(".,!?")]
+
+
+def is_yes(text: str) -> bool:
+    """Return True for a plain yes ("yes", "yep, that one", "That\u2019s right", "yes thank you", "👍")."""
+    words = _answer_words(text)
+    return bool(words) and set(words) <= YES_WORDS | YES_FILLER and any(w in YES_WORDS for w in words)
+
+
+def picked_agent(text: str, candidates: Sequence[str], known: Sequence[str] = ()) -> str | None:
+    """Return the agent an answer to a clarifying question picks, when it does nothing but pick one.
+
+    A number, an ordinal, an offered agent's id or name, or a yes when one was offered; or any known agent's
+    id on its own ("no, chat.memory"), which the question invites. An answer that says more ("list my
+    clients", where "clients" names chat.clients) is no pick: it is routed as the request it is.
+    """
+    words = _answer_words(text)
+    named = [w.lstrip("@") for w in words if w.lstrip("@") in known]
+    if len(named) == 1 and set(words) - {named[0], f"@{named[0]}"} <= PICK_FILLER:
+        return named[0]
+    found = resolve_clarify_answer(text, candidates)
+    if found is None:
+        return None
+    allowed = PICK_FILLER | YES_WORDS | YES_FILLER | set(ORDINALS) | {"last"} | {found, f"@{found}"}
+    allowed |= set(found.split(".", 1)[1].replace("_", " ").split())
+    return found if all(w in allowed or w.lstrip("#").isdigit() for w in words) else None

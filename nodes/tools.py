@@ -51,15 +51,21 @@ class ToolDeps:
 
 
 STANDS_OUT = 0.03  # a hit this far above the farthest of the nearest 8 is about the query, whatever its words
-BACKGROUND_HITS = 4  # fewer hits than this tell nothing about the background
+BACKGROUND_HITS = 4  # with fewer hits the background is the second one
 _QUERY_NOISE = (
-    STOPWORDS | NOT_A_NOUN_PHRASE | frozenset("know knows remember stored memory anything about me us".split())
+    STOPWORDS
+    | NOT_A_NOUN_PHRASE
+    | frozenset("know knows remember stored memory anything about me us have got latest".split())
 )
 
 
 def _stems(text: str) -> set[str]:
-    words = re.findall(r"[a-z0-9][a-z0-9-]*", text.casefold().replace("'s", ""))
+    words = re.findall(r"[a-z0-9][a-z0-9-]*", text.casefold().replace("'s", "").replace("\u2019s", ""))
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in words if w not in _QUERY_NOISE and len(w) > 1}
+
+
+def _names(text: str) -> set[str]:
+    return _stems(" ".join(re.findall(r"\b[A-Z][\w'\u2019-]*", text)))
 
 
 def relevant_hits(query: str, hits: Sequence[MemoryRef]) -> list[MemoryRef]:
@@ -69,14 +75,21 @@ def relevant_hits(query: str, hits: Sequence[MemoryRef]) -> list[MemoryRef]:
     against a question, as high as some real answers, so no fixed cut-off separates them. Given them as
     matches, the 1.5B model answered "who knows the Sweeper Parts system best?" with "Hartley & Co" (a
     repository note) for a user who had stored nothing about it. A memory counts when it shares a content word
-    with the query ("Kestrel", "accountant") or scores STANDS_OUT above the farthest of the nearest hits. A
-    query with no content word of its own ("what do you know about me") keeps them all.
+    with the query ("Kestrel", "accountant") or scores STANDS_OUT above the farthest of the nearest hits (the
+    second, when there are few); when the query names someone or something ("how does Brightwater pay?"), only
+    a memory that names it too. A query with no content word of its own ("what do you know about me") keeps
+    them all.
     """
     asked = _stems(query)
     if not hits or not asked:
         return list(hits)
-    floor = hits[-1].score + STANDS_OUT if len(hits) >= BACKGROUND_HITS else 2.0
-    return [h for h in hits if asked & _stems(h.text) or h.score >= floor]
+    names = _names(query)
+    background = hits[-1].score if len(hits) >= BACKGROUND_HITS else hits[1].score if len(hits) > 1 else 2.0
+    return [
+        h
+        for h in hits
+        if (asked & _stems(h.text) or h.score >= background + STANDS_OUT) and (not names or names & _stems(h.text))
+    ]
 
 
 def _memory_search(deps: ToolDeps) -> NovaTool:

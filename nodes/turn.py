@@ -14,17 +14,16 @@ from langgraph.types import Command
 from nodes.agents import latest_request
 from nodes.compaction import needs_compaction
 from nodes.embeddings import SharedQueries
-from nodes.inbox import REF_RE, PendingReview, named_review, pending_of, short_ref
+from nodes.inbox import REF_RE, PendingReview, about_a_review, named_review, pending_of, short_ref
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_CONFIRM, CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
-from nodes.router import OVERRIDE_RE, Router, correction_target, embedding_text, resolve_clarify_answer
+from nodes.router import OVERRIDE_RE, Router, correction_target, embedding_text, picked_agent
 from nodes.services import Services, TurnRef
 from state.context import Context
 from state.nova import NovaState
 from state.routing import CLARIFY, Candidate, LLMRoute, RouteDecision
 
 LLM_ROUTE_TIMEOUT_S = 20.0
-PICK_MAX_WORDS = 4  # "2", "yes please", "the memory one": a pick; a longer answer says more than that
 OFFER_RATIO = 0.3  # a clarifying question offers an agent only if it scores this fraction of the best one
 HYBRID_TOP_K = 5
 
@@ -70,14 +69,13 @@ def _thread_id() -> str:
     return str(get_config().get("configurable", {}).get("thread_id", ""))
 
 
-def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str], *, answers: bool = True) -> str | None:
+def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str]) -> str | None:
     """Return the request an answer or a correction carries on, or None when `text` is a request of its own.
 
-    "2" or "yes" to a clarifying question picks the agent for the request the question asked about; "that
-    should have gone to chat.memory" sends the request before it on. The agent then works on that request,
-    and recall looks for it, not for "2". An answer that says more than a pick ("the memory one, and only
-    since May") is added to the request; with `answers` False (recall, which runs before the router has told
-    an answer from a new request) such a message is taken as a request of its own.
+    "2", "yes" or "chat.memory" to a clarifying question picks the agent for the request the question asked
+    about; "that should have gone to chat.memory" sends the request before it on. The agent then works on that
+    request, and recall looks for it, not for "2". An answer that says more than a pick ("list my clients") is
+    a request of its own, whichever agent it goes to.
     """
     previous: RouteDecision | None = state.get("route")
     if previous is None or not previous.text:
@@ -88,10 +86,7 @@ def carried_request(state: Mapping[str, Any], text: str, known: Sequence[str], *
     pending = state.get("pending_clarify")
     if not pending or not previous.is_clarify:
         return None
-    picked = resolve_clarify_answer(text, pending) is not None and len(text.split()) <= PICK_MAX_WORDS
-    if picked:
-        return asked
-    return f"{asked}\n{text}" if answers else None
+    return asked if picked_agent(text, pending, known) is not None else None
 
 
 def make_recall_memory(
@@ -105,7 +100,7 @@ def make_recall_memory(
         An answer to a clarifying question, or a route correction, recalls for the request it carries on.
         """
         text = latest_request(state["messages"])
-        text = carried_request(state, text, known, answers=False) or text
+        text = carried_request(state, text, known) or text
         qvec = await queries.vector(embedding_text(text))
         recalled = await services.memory.recall(
             runtime.context.user_id, text, project=runtime.context.project, qvec=qvec
@@ -176,7 +171,7 @@ def make_route_request(
 
     async def _named_review(text: str, user_id: str) -> PendingReview | None:
         """Return the waiting review the request names by its id; no lookup unless it holds an id-like word."""
-        if OVERRIDE_RE.match(text) or not REF_RE.search(text):
+        if OVERRIDE_RE.match(text) or not REF_RE.search(text) or not about_a_review(text):
             return None
         return named_review(text, pending_of(await services.work.pending_reviews(user_id)))
 

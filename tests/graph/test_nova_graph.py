@@ -709,13 +709,44 @@ async def test_an_answer_to_a_clarifying_question_recalls_and_works_on_the_reque
     assert memory.recalled_for == ["can you help me with this", "can you help me with this"]
     # The model sees the request, and not the question and the "1" after it.
     assert [m.text for m in model.seen[-1][1:]] == ["can you help me with this"]
-    # A pick that says more than the number is added to the request.
+    # An answer that says more than a pick is a request of its own, whichever agent it goes to.
     await turn(graph, config, "can you help me with this")
     offered = (await graph.aget_state(config)).values["pending_clarify"]
     out = await turn(graph, config, f"{offered[0]}, only for last week")
-    assert out["route"].chosen == offered[0] and out["route"].method == "clarify-answer"
-    assert out["route"].request == f"can you help me with this\n{offered[0]}, only for last week"
+    assert out["route"].chosen == offered[0] and out["route"].request is None
+    assert memory.recalled_for[-1] == f"{offered[0]}, only for last week"
+    # Naming an agent that was not offered, as the question invites, picks it for the request asked about.
+    await turn(graph, config, "can you help me with this")
+    out = await turn(graph, config, "no, @chat.memory")
+    assert (out["route"].chosen, out["route"].method) == ("chat.memory", "clarify-answer")
+    assert out["route"].request == "can you help me with this"
     # After a question, a request of its own is recalled for as it is.
     await turn(graph, config, "can you help me with this")
     await turn(graph, config, "translate 'good morning' into French")
     assert memory.recalled_for[-1] == "translate 'good morning' into French"
+
+
+def test_a_request_carried_on_after_a_question_still_works_on_the_reply_before_it() -> None:
+    from nodes.agents import _asked_afresh, asked_messages, recent_history
+
+    draft = AIMessage("Dear Wayne, thanks for the sesion.", response_metadata={"agent": "language.draft"})
+    question = AIMessage("Did you mean language.proofread?", response_metadata={"agent": "clarify"})
+    messages = [HumanMessage("draft a thank-you to Wayne"), draft, HumanMessage("check that"), question]
+    route = RouteDecision(
+        chosen="language.proofread", reason="you picked it", method="clarify-answer", text="yes", request="check that"
+    )
+    state = {"messages": [*messages, HumanMessage("yes")], "route": route}
+    assert _asked_afresh(state)
+    asked = with_last_reply(recent_history(asked_messages(state)))
+    assert asked[-1].text.startswith("check that\n\n") and draft.text in asked[-1].text
+    # A multi-line request carried on by a correction is found as a whole, not duplicated.
+    long = "summarise this:\nLine one.\nLine two."
+    state = {
+        "messages": [
+            HumanMessage(long),
+            AIMessage("Bonjour."),
+            HumanMessage("that should have gone to language.summarise"),
+        ],
+        "route": RouteDecision(chosen="language.summarise", reason="r", method="override", text="t", request=long),
+    }
+    assert [m.text for m in asked_messages(state)] == [long]

@@ -193,12 +193,32 @@ def test_the_short_ref_the_inbox_suggests_is_read_back_as_that_review() -> None:
         ("approve dc2c4715", [FIX], "", None),  # a decision is no request to see
         ("what is waiting for my review", [FIX], "", None),  # asks for the list, not for one
         ("show me the diff for 12345678", [FIX, OTHER], "", None),  # names no waiting review
+        ("show me the diff for issue 102 from 2026-12-06", [FIX], "", FIX),  # a date is no review's id
+        ("don't show me the diff, just approve dc2c4715", [FIX], "", None),
+        ("no need to show me dc2c4715", [FIX], "", None),
+        ("I read the diff already, approve it", [FIX], "", None),
     ],
 )
 def test_the_review_a_message_asks_to_see(
     message: str, pending: list[PendingReview], last_reply: str, shown: PendingReview | None
 ) -> None:
     assert review_to_show(message, pending, last_reply) == shown
+
+
+@pytest.mark.parametrize(
+    ("message", "about"),
+    [
+        ("show me the diff for dc2c4715", True),
+        ("what does dc2c4715 change?", True),
+        ("reject dc2c4715 because it skips the branch", True),
+        ("draft a client update about the fix in dc2c4715", False),
+        ("open a new issue about the bug in dc2c4715", False),
+    ],
+)
+def test_a_message_naming_a_review_is_for_the_inbox_when_it_asks_to_see_or_decides(message: str, about: bool) -> None:
+    from nodes.inbox import about_a_review
+
+    assert about_a_review(message) is about
 
 
 def test_a_message_names_a_review_only_when_its_ids_name_one() -> None:

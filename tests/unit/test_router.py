@@ -78,7 +78,17 @@ def test_clarify_answers(answer: str, expected: str | None) -> None:
         ("yep, that one", "chat.clients"),
         ("1", "chat.clients"),
         ("that's right", "chat.clients"),
+        ("That\u2019s right", "chat.clients"),
+        ("yes thank you", "chat.clients"),
+        ("yes exactly", "chat.clients"),
+        ("yes do it", "chat.clients"),
+        ("sure thing", "chat.clients"),
+        ("absolutely", "chat.clients"),
+        ("yes pls", "chat.clients"),
+        ("👍", "chat.clients"),
+        ("yes correct", "chat.clients"),
         ("no", None),
+        ("please don't", None),
         ("yes but about Hartley", None),
         ("chat.memory", None),
     ],
@@ -242,3 +252,24 @@ def test_a_clarifying_question_offers_only_the_agents_that_nearly_fit() -> None:
     assert [c.id for c in offered(flat)] == ["a.0", "a.1", "a.2"]
     assert clarify_message(offered(flat), {}).startswith("I can take this a few ways. Which did you mean?\n1. a.0")
     assert offered([]) == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("2", "chat.projects"),
+        ("the projects one please", "chat.projects"),
+        ("chat.clients", "chat.clients"),
+        ("no, chat.memory", "chat.memory"),  # not offered, but named as the question invites
+        ("@chat.memory", "chat.memory"),
+        ("list my clients", None),  # names chat.clients' word, and asks for something of its own
+        ("show all projects", None),
+        ("open projects for Brightwater", None),
+        ("chat.memory and chat.clients", None),
+    ],
+)
+def test_an_answer_picks_an_agent_only_when_it_does_nothing_else(answer: str, expected: str | None) -> None:
+    from nodes.router import picked_agent
+
+    known = ["chat.clients", "chat.projects", "chat.memory"]
+    assert picked_agent(answer, ["chat.clients", "chat.projects"], known) == expected

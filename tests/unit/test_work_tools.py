@@ -120,5 +120,12 @@ def test_memory_search_gives_only_the_hits_about_the_query() -> None:
     barber = hit("My barber is Tony on Kirkgate.", 0.853)
     assert relevant_hits("where do I get my hair cut?", [barber, *background]) == [barber]
     assert relevant_hits("where do I get my hair cut?", [barber]) == []  # one hit: no background to stand out of
+    # With few memories, one that stands out from the next counts.
+    priya = hit("My accountant is Priya Shah.", 0.81)
+    assert relevant_hits("who does our books?", [priya, hit("We have two offices.", 0.77)]) == [priya]
+    # A query that names someone or something keeps only the memories naming it.
+    pennine = hit("Pennine Tiles pay on 30-day terms.", 0.83)
+    assert relevant_hits("how does Brightwater pay?", [kestrel, pennine, *background]) == []
+    assert relevant_hits("do we have anything on Kestrel?", [*background, kestrel]) == [kestrel]
     # A query that names nothing asks for everything.
     assert relevant_hits("what do you know about me?", background) == background
