@@ -81,7 +81,7 @@ async def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     else:
         console.print(_route_line(result.route), style="cyan", markup=False)
         console.print(result.answer, markup=False)
-        _print_remembered(result.remembered)
+        _print_remembered(result.remembered, result.answer)
         console.print(f"[dim]thread {result.thread_id}[/dim]")
     return 1 if result.error else 0
 
@@ -155,17 +155,23 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
                 text, thread_id=thread, on_token=on_token, on_route=on_route, on_redo=on_redo
             )
             console.print(unstreamed(result.answer, "".join(streamed)), markup=False)
-            _print_remembered(result.remembered)
+            _print_remembered(result.remembered, result.answer)
             failures += 1 if result.error else 0
     finally:
         await nova.close()
     return 1 if failures and not interactive else 0
 
 
-def _print_remembered(records: Sequence[str]) -> None:
+def _print_remembered(records: Sequence[str], answer: str = "") -> None:
     """Show what the turn's memory write changed, so no memory is stored behind the owner's back."""
-    for record in records:
+    for record in unsaid(records, answer):
         console.print(f"✎ memory: {record}", style="dim", markup=False)
+
+
+def unsaid(records: Sequence[str], answer: str) -> list[str]:
+    """Return the memory records the answer does not already give (memory_remember's reply quotes its record)."""
+    said = " ".join(answer.split())
+    return [r for r in records if " ".join(r.split()) not in said]
 
 
 def unstreamed(answer: str, streamed: str) -> str:

@@ -42,3 +42,15 @@ def test_chat_prints_what_nova_added_after_the_streamed_reply_and_nothing_twice(
     assert unstreamed("the answer", "the answer") == ""
     assert unstreamed("I could not get a result from erp_sql", "") == "I could not get a result from erp_sql"
     assert unstreamed("a reply written again", "the first try, cut off") == ""
+
+
+def test_a_memory_record_the_reply_already_quotes_is_not_said_twice() -> None:
+    from api.cli import unsaid
+
+    record = "stored in archive as oakfield_vets/payment_terms: Oakfield Vets pay on 30-day terms by bank transfer."
+    quoted = (
+        f"Noted: Oakfield Vets pay on 30-day terms.\n(record: {record.replace(' Oakfield', chr(10) + 'Oakfield', 1)})"
+    )
+    assert unsaid([record], quoted) == []
+    other = "stored in archive as user/dentist: My dentist is Dr Osei."
+    assert unsaid([record, other], "Noted.") == [record, other]

@@ -123,7 +123,11 @@ export async function render(root, params) {
       }
     });
     // What the last turn's memory write stored or retired: nothing is remembered behind the owner's back.
+    // A record the reply already quotes (memory_remember's "(record: ...)") is not said twice.
+    const squash = (text) => String(text).split(/\s+/).join(" ");
+    const lastReply = squash(all.length ? messageText(all[all.length - 1].content) : "");
     for (const record of (values && values.remembered) || []) {
+      if (lastReply.includes(squash(record))) continue;
       messages.append(h("li", { class: "msg memory-note" }, `Memory: ${record}`));
     }
     const error = values && values.error;
