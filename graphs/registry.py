@@ -14,6 +14,7 @@ from nodes.router import Router, VectorCache
 from state.cards import AgentCard
 
 AGENTS_DIR = Path(__file__).parent / "agents"
+ONE_CARD_ROLES = {"small_talk": "takes small talk", "review_inbox": "is the review inbox"}  # a card field each
 
 
 @dataclass(frozen=True)
@@ -118,10 +119,9 @@ def load_registry(
             )
         if card.pattern == "tool_agent" and not card.tools:
             problems.append(CardProblem(path, "tools", "pattern 'tool_agent' needs at least one tool"))
-        if card.small_talk and (talker := next((c for c in cards.values() if c[1].small_talk), None)):
-            problems.append(CardProblem(path, "small_talk", f"only one card takes small talk; {talker[0]} does"))
-        if card.review_inbox and (inbox := next((c for c in cards.values() if c[1].review_inbox), None)):
-            problems.append(CardProblem(path, "review_inbox", f"only one card is the review inbox; {inbox[0]} is"))
+        for role, says in ONE_CARD_ROLES.items():
+            if getattr(card, role) and (holder := next((c for c in cards.values() if getattr(c[1], role)), None)):
+                problems.append(CardProblem(path, role, f"only one card {says}; {holder[0]} does"))
         cards[card.id] = (path, card)
     if problems:
         raise CardError(problems)

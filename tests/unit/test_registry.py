@@ -58,14 +58,21 @@ def test_duplicate_ids_are_refused(tmp_path: Path) -> None:
         load_registry(tmp_path, strict_paths=False)
 
 
-def test_only_one_card_takes_small_talk(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("role", "says", "shipped"),
+    [
+        ("small_talk", "only one card takes small talk", "chat.general"),  # answers "thanks"
+        ("review_inbox", "only one card is the review inbox", "orchestration.reviews"),  # "show me de763530"
+    ],
+)
+def test_only_one_card_holds_a_role(tmp_path: Path, role: str, says: str, shipped: str) -> None:
     for name in ("one", "two"):
         path = write(tmp_path, f"a/{name}.toml", f"a.{name}")
-        path.write_text(path.read_text() + "small_talk = true\n")
-    with pytest.raises(CardError, match="only one card takes small talk") as info:
+        path.write_text(path.read_text() + f"{role} = true\n")
+    with pytest.raises(CardError, match=says) as info:
         load_registry(tmp_path)
-    assert [(p.file.name, p.field) for p in info.value.problems] == [("two.toml", "small_talk")]
-    assert load_registry().get("chat.general").small_talk  # the shipped roster: chat.general answers "thanks"
+    assert [(p.file.name, p.field) for p in info.value.problems] == [("two.toml", role)]
+    assert getattr(load_registry().get(shipped), role)  # the shipped roster
 
 
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:
@@ -95,13 +102,3 @@ def test_a_card_cites_only_tools_it_has(tmp_path: Path) -> None:
     with pytest.raises(CardError, match=r"cites names tools the card does not have: \['y'\]"):
         load_registry(tmp_path, tools={"x", "y"}, patterns={"tool_agent"})
     assert load_registry().get("erp.tenancy").cites == ("erp_tenancy",)  # the shipped roster: the audit's headline
-
-
-def test_only_one_card_is_the_review_inbox(tmp_path: Path) -> None:
-    for name in ("one", "two"):
-        path = write(tmp_path, f"a/{name}.toml", f"a.{name}")
-        path.write_text(path.read_text() + "review_inbox = true\n")
-    with pytest.raises(CardError, match="only one card is the review inbox") as info:
-        load_registry(tmp_path)
-    assert [(p.file.name, p.field) for p in info.value.problems] == [("two.toml", "review_inbox")]
-    assert load_registry().get("orchestration.reviews").review_inbox
