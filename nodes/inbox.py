@@ -205,16 +205,12 @@ def decided(kind: str, review: PendingReview, outcome: Mapping[str, object]) -> 
     return f"{head} Finished" + (f"; result: {result}" if isinstance(result, str) and result else ".")
 
 
-SHOW_RE = re.compile(
-    r"\b(?:show|see|view|open|display|read|look(?:ing)? at|what'?s in|what (?:does|would) .{1,40} change|"
-    r"diff|patch|proposal|draft)\b",
-    re.I,
-)
+_SEE = r"show|see|view|display|look(?:ing)? at|what'?s in|what (?:does|would) .{1,40} change|diff|patch"
 # What makes a request naming a review by id one for the review inbox: it asks to see it or decides on it
 # ("draft a client update about the fix in dc2c4715" names it and asks for something else).
-SEE_RE = re.compile(
-    r"\b(?:show|see|view|display|look(?:ing)? at|what'?s in|what (?:does|would) .{1,40} change|diff|patch)\b", re.I
-)
+SEE_RE = re.compile(rf"\b(?:{_SEE})\b", re.I)
+# A request to see a review in chat; it may say so more loosely ("open the draft"), as it also names the review.
+SHOW_RE = re.compile(rf"\b(?:{_SEE}|open|read|proposal|draft)\b", re.I)
 NO_SHOW_RE = re.compile(r"\b(?:don'?t|do not|no need to|not|never)\s+(?:\w+\s+)?(?:show|see|view|open|read)\b", re.I)
 
 
