@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from psycopg.types.json import Jsonb
 from api.catalog import GraphCatalog, GraphEntry
 from api.run_store import RUN_LOCK_CLASS, NewRun, RunNotActive, RunStore, Worker, pid_alive
 from api.runtime import NovaRuntime
+from api.saver import PendingWrites
 from api.threads import ApiThreads, dumps, interrupts_of, jsonable
 
 log = logging.getLogger(__name__)
@@ -350,16 +352,31 @@ class RunManager:
     async def _execute(self, run: LocalRun) -> None:
         spec, graph = run.spec, run.entry.graph
         began = time.perf_counter()
-        status, error, values = "success", None, None
         paused = bool(spec.interrupt_before or spec.interrupt_after or graph.interrupt_before_nodes)
         paused = paused or bool(graph.interrupt_after_nodes)  # static breakpoints: the stream may not say
-        modes = sorted({"values", *(STREAM_MODES[m] for m in spec.stream_mode)})
         deadline = asyncio.timeout(self.run_timeout_s)
+        durability: Any = spec.durability or self.runtime.settings.durability_for(run.entry.graph_id)
+        # An `exit` run commits only as it ends: its checkpoint is held and committed with the run's end.
+        saver = self.runtime.saver
+        holding = saver.holding() if durability == "exit" and graph.checkpointer is saver else nullcontext(None)
+        with holding as held:
+            status, error, values, paused = await self._stream(run, durability, deadline, paused)
+        run.phase = "concluding"
+        clean = status == "success" and not paused and isinstance(values, dict)
+        duration_ms = (time.perf_counter() - began) * 1000
+        await self._conclude(run, status, error, values, duration_ms, clean=clean, held=held)
+
+    async def _stream(
+        self, run: LocalRun, durability: Any, deadline: asyncio.Timeout, paused: bool
+    ) -> tuple[str, dict[str, Any] | None, Any, bool]:
+        """Run the graph, passing its events on; return (status, error, final values, paused)."""
+        spec, graph = run.spec, run.entry.graph
+        modes = sorted({"values", *(STREAM_MODES[m] for m in spec.stream_mode)})
+        status, error, values = "success", None, None
         try:
             context = run.entry.context(self.runtime.context(run.user_id), spec.context)
             if run.entry.graph_id == "nova":
                 await self.runtime.refresh_corrections(run.latest_correction)
-            durability: Any = spec.durability or self.runtime.settings.durability_for(run.entry.graph_id)
             stream: AsyncIterator[Any] = graph.astream(
                 spec.graph_input(),
                 self._config(run),
@@ -391,9 +408,7 @@ class RunManager:
         except Exception as exc:
             log.warning("run %s failed: %r", run.run_id, exc)
             status, error = "error", _error_of(exc)
-        run.phase = "concluding"
-        clean = status == "success" and not paused and isinstance(values, dict)
-        await self._conclude(run, status, error, values, (time.perf_counter() - began) * 1000, clean=clean)
+        return status, error, values, paused
 
     async def _conclude(
         self,
@@ -404,12 +419,17 @@ class RunManager:
         duration_ms: float,
         *,
         clean: bool = False,
+        held: PendingWrites | None = None,
     ) -> None:
         """Record the run's end, the thread's status and the turn; answer subscribers.
 
         `clean`: the run succeeded with no interrupt and its final values are at hand, so the thread is idle
-        and the checkpoint need not be read back.
+        and the checkpoint need not be read back. `held`: the run's checkpoint writes, not yet committed; a clean
+        run's are committed with its end, any other's first, before its state is read.
         """
+        if held and not clean:
+            await self.runtime.saver.commit_held(held)
+            held = None
         snapshot = None
         if not clean:
             try:
@@ -429,6 +449,7 @@ class RunManager:
                 finished=(run.run_id, status, error),
                 interrupted=interrupted,
                 turn=turn if run.entry.graph_id == "nova" else None,
+                held=held,
             )
         if isinstance(values, dict) and snapshot is not None:
             # The values stream reports interrupts one by one; answer with every one pending.
@@ -466,11 +487,13 @@ class RunManager:
         finished: tuple[str, str, dict[str, Any] | None] | None = None,
         interrupted: bool | None = None,
         turn: dict[str, Any] | None = None,
+        held: PendingWrites | None = None,
     ) -> str | None:
         """Recompute a thread's status from its runs and its latest checkpoint (`snapshot`, if already read).
 
         `interrupted`, when known, spares reading the checkpoint. `finished` (run id, status, error) records a
-        run's end and `turn` (a turn log entry) the chat turn, in the same transaction.
+        run's end and `turn` (a turn log entry) the chat turn, in the same transaction, with `held` (checkpoint
+        writes held by NovaSaver) when given.
         """
         if snapshot is None and interrupted is None:
             async with self.runtime.pool.connection() as conn:
@@ -495,8 +518,11 @@ class RunManager:
             "run_error": Jsonb(error) if error is not None else None,
             "turn": Jsonb(turn) if turn is not None else None,
         }
-        async with self.runtime.pool.connection() as conn:
-            row = await (await conn.execute(SETTLE_SQL, params)).fetchone()
+        if held:
+            row = await self.runtime.saver.commit_held(held, (SETTLE_SQL, params))
+        else:
+            async with self.runtime.pool.connection() as conn:
+                row = await (await conn.execute(SETTLE_SQL, params)).fetchone()
         return str(row["status"]) if row and row["status"] else None
 
     async def delete_thread(self, thread_id: str, user_id: str) -> bool:

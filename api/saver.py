@@ -9,7 +9,10 @@ things are committed:
 - a task's writes wait in memory and are committed together with the checkpoint that follows them,
   in one transaction (writes of a failed or interrupted step are committed at once, so the failure or
   the interrupt is on disk and a resume skips the tasks that finished);
-- with a pool, each operation takes its own connection; no lock is shared between threads.
+- with a pool, each operation takes its own connection; no lock is shared between threads;
+- inside `holding()` (the HTTP server's runs in `exit` durability) nothing is committed during the run: what
+  would have been committed is kept, in order, and `commit_held` commits it at the run's end in one
+  transaction with the statement that records that end, so a turn and its run's outcome are on disk together.
 
 Durability is unchanged where it matters: a checkpoint is on disk (fsync'd commit) before the graph
 moves past it in `sync` durability, and no step whose checkpoint was committed can be lost.
@@ -18,8 +21,8 @@ moves past it in `sync` durability, and no step whose checkpoint was committed c
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, cast
 
 from langchain_core.runnables import RunnableConfig
@@ -44,6 +47,7 @@ _IN_TRANSACTION: contextvars.ContextVar[AsyncConnection[Any] | None] = contextva
 _FLUSH_NOW = frozenset({"__error__", "__interrupt__"})  # LangGraph's ERROR and INTERRUPT write channels
 WriteKey = tuple[str, str, str]
 PendingWrites = list[tuple[str, list[tuple[Any, ...]]]]
+_HELD: contextvars.ContextVar[PendingWrites | None] = contextvars.ContextVar("nova_saver_held", default=None)
 
 
 # LangGraph's query joins a checkpoint's channel versions to `checkpoint_blobs` by thread; with stale statistics
@@ -165,7 +169,10 @@ class NovaSaver(AsyncPostgresSaver):
     async def _write_pending(self, batches: PendingWrites) -> None:
         async with self._cursor() as cur:
             for query, params in batches:
-                await cur.executemany(query, params)
+                if len(params) == 1:
+                    await cur.execute(query, params[0])
+                else:
+                    await cur.executemany(query, params)
 
     async def aput_writes(
         self,
@@ -186,6 +193,9 @@ class NovaSaver(AsyncPostgresSaver):
         self._pending.setdefault(key, []).append((query, list(params)))
         if any(channel in _FLUSH_NOW for channel, _ in writes):
             batches = self._pending.pop(key, [])
+            if (held := _HELD.get()) is not None:
+                held.extend(batches)
+                return
             async with self._transaction():
                 await self._write_pending(batches)
 
@@ -217,14 +227,58 @@ class NovaSaver(AsyncPostgresSaver):
             Jsonb({**checkpoint, "channel_values": inline}),
             Jsonb(get_serializable_checkpoint_metadata(config, metadata)),
         )
-        async with self._transaction():
-            if batches:
+        if blob_rows:
+            batches.append((self.UPSERT_CHECKPOINT_BLOBS_SQL, blob_rows))
+        batches.append((self.UPSERT_CHECKPOINTS_SQL, [row]))
+        if (held := _HELD.get()) is not None:
+            held.extend(batches)
+        else:
+            async with self._transaction():
                 await self._write_pending(batches)
-            async with self._cursor() as cur:
-                if blob_rows:
-                    await cur.executemany(self.UPSERT_CHECKPOINT_BLOBS_SQL, blob_rows)
-                await cur.execute(self.UPSERT_CHECKPOINTS_SQL, row)
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
+
+    @contextmanager
+    def holding(self) -> Iterator[PendingWrites]:
+        """Hold, in order, every commit this context (and the tasks it starts) would make, for `commit_held`.
+
+        Only for a run in `exit` durability, whose graph reads none of its own checkpoints back before it ends:
+        what is held is on disk only once `commit_held` has run, and is lost with the process before that, as
+        an `exit` run's whole turn is.
+        """
+        held: PendingWrites = []
+        token = _HELD.set(held)
+        try:
+            yield held
+        finally:
+            _HELD.reset(token)
+
+    async def commit_held(
+        self, held: PendingWrites, then: tuple[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, Any] | None:
+        """Commit the held writes and then the statement `then` in one transaction; return its first row.
+
+        With a pool it is one round trip: everything, the commit included, is sent as one pipeline, and the row
+        is read once the pipeline has synced.
+        """
+        batches, held[:] = list(held), []
+        if not isinstance(self.conn, AsyncConnectionPool):
+            async with self._transaction(), self._cursor() as cur:
+                await self._write_pending(batches)
+                if then is None:
+                    return None
+                await cur.execute(then[0], then[1])
+                return await cur.fetchone()
+        async with self.conn.connection() as conn, conn.cursor(binary=True, row_factory=dict_row) as cur:
+            async with conn.pipeline():
+                token = _IN_TRANSACTION.set(conn)
+                try:
+                    async with conn.transaction():
+                        await self._write_pending(batches)
+                        if then is not None:
+                            await cur.execute(then[0], then[1])
+                finally:
+                    _IN_TRANSACTION.reset(token)
+            return await cur.fetchone() if then is not None else None
 
     async def _load_checkpoint_tuple(self, value: DictRow) -> CheckpointTuple:
         """Build the tuple from a row here, not in a worker thread as LangGraph's saver does for the writes.

@@ -117,13 +117,25 @@ async def test_assistants_one_per_graph(alice: LangGraphClient) -> None:
     await fails(404, alice.assistants.get("no-such-graph"))
 
 
-async def test_wait_then_read_state_history_and_why(alice: LangGraphClient, http: httpx.AsyncClient) -> None:
+async def test_wait_then_read_state_history_and_why(
+    alice: LangGraphClient, http: httpx.AsyncClient, api_server: ApiServer
+) -> None:
     thread = await alice.threads.create(metadata={"purpose": "wait-test"})
     tid = thread["thread_id"]
     assert thread["status"] == "idle" and thread["values"] == {}
     out = await alice.runs.wait(tid, "nova", input=human(TRANSLATE))
     assert out["messages"][-1]["content"] == f"echo: {TRANSLATE}"
     assert out["route"]["chosen"] == "language.translate"
+    with psycopg.connect(api_server.db_url) as conn:
+        writers = conn.execute(
+            "SELECT (SELECT array_agg(DISTINCT xmin::text) FROM checkpoints WHERE thread_id = %s),"
+            " (SELECT array_agg(DISTINCT xmin::text) FROM checkpoint_blobs WHERE thread_id = %s),"
+            " (SELECT array_agg(xmin::text) FROM nova_runs WHERE thread_id = %s)",
+            (tid, tid, tid),
+        ).fetchone()
+    assert writers is not None and writers[0] == writers[1] == writers[2] and len(writers[0]) == 1, (
+        f"the turn's checkpoint and its run's end are one transaction: {writers}"
+    )
 
     got = await alice.threads.get(tid)
     assert got["status"] == "idle" and len(got["values"]["messages"]) == 2
