@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage
@@ -15,7 +15,7 @@ from nodes.pipeline import PipelineInputError, describe_outcome, extract_args, v
 from nodes.services import Services, TurnRef
 from state.cards import AgentCard
 from state.context import Context
-from state.pipeline import PipelineSpec
+from state.pipeline import ArgSpec, PipelineSpec
 
 
 def pick_pipeline(card: AgentCard, specs: dict[str, PipelineSpec], text: str) -> PipelineSpec | None:
@@ -39,17 +39,32 @@ def make_start_pipeline_run(card: AgentCard, services: Services) -> Callable[...
             listing = "\n".join(f"- {n}: {s.description}" for n, s in sorted(specs.items()))
             reply = f"Which pipeline? Name one of these:\n{listing}" if specs else "No pipelines are loaded."
             return _reply(card, reply)
+        found = extract_args(spec, text)
+        if missing := [a for a in spec.args if a.required and not found.get(a.name)]:
+            return _reply(card, missing_args_reply(spec, missing))
         try:
-            args = validate_args(spec, extract_args(spec, text))
+            args = validate_args(spec, found)
         except PipelineInputError as exc:
-            needs = "; ".join(f"{a.name}: {a.description}" for a in spec.args if a.required)
-            return _reply(card, f"I can't start {spec.name} yet: {exc}.\nIt needs {needs}.")
+            return _reply(card, f"I can't start {spec.name} yet: {exc}.")
         thread = str(get_config().get("configurable", {}).get("thread_id", ""))
         ref = TurnRef(runtime.context.user_id, thread, agent_id=card.id)
         outcome = await services.pipelines.start(ref, spec.name, {k: str(v) for k, v in args.items()})
         return _reply(card, describe_outcome(spec.name, outcome))
 
     return start_pipeline_run
+
+
+def missing_args_reply(spec: PipelineSpec, missing: Sequence[ArgSpec]) -> str:
+    """Say, for a chat, what a pipeline still needs and how to give it in the next message."""
+    lines = [f"I can't start {spec.name} yet: it needs {', '.join(a.name for a in missing)}."]
+    lines += [f"- {a.name}: {a.description}" for a in missing if a.description]
+    if pasted := [a.name for a in missing if a.from_pasted]:
+        lines.append(
+            f"Ask again with the {' and '.join(pasted)} after a colon or on the lines below the request"
+            f' ("{spec.name.replace("_", " ")}: <the {pasted[0]}>"), or quote them.'
+        )
+    lines.append(f"From a shell: `nova pipeline run {spec.name} " + " ".join(f"{a.name}=..." for a in missing) + "`.")
+    return "\n".join(lines)
 
 
 def _reply(card: AgentCard, text: str) -> dict[str, Any]:

@@ -517,3 +517,28 @@ def test_chat_requests_pick_a_pipeline_and_its_arguments(registry: Registry, tmp
     assert extract_args(specs["issue_fix"], "run the fix pipeline") == {}
     assert extract_args(specs["release_notes"], "release notes from v1.2 to v1.3") == {"from": "v1.2", "to": "v1.3"}
     assert extract_args(specs["digest"], "my weekly digest please") == {"period": "weekly"}
+    capture = specs["knowledge_capture"]
+    said = "knowledge capture: Wayne says anything with an -R suffix is refurbished and must never be listed as new"
+    assert extract_args(capture, said) == {
+        "notes": "Wayne says anything with an -R suffix is refurbished and must never be listed as new"
+    }
+    below = "Wayne session notes to knowledge base pls\nmain broom same on 5000 and 5060, side brush hub new in 2011"
+    assert extract_args(capture, below) == {"notes": below.split("\n", 1)[1]}
+    assert extract_args(capture, "Wayne is the domain expert on the Sweeper Parts system") == {}
+
+
+def test_a_pipeline_missing_an_argument_says_how_to_give_it_in_the_chat(registry: Registry, tmp_path: Path) -> None:
+    from nodes.pipeline_agent import missing_args_reply
+
+    specs = load_pipelines(agents=registry.ids, tools=tools_for(tmp_path))
+    capture = specs["knowledge_capture"]
+    reply = missing_args_reply(capture, [a for a in capture.args if a.name == "notes"])
+    assert reply.startswith("I can't start knowledge_capture yet: it needs notes.")
+    assert "after a colon or on the lines below" in reply and '"knowledge capture: <the notes>"' in reply
+    assert "`nova pipeline run knowledge_capture notes=...`" in reply
+    update = specs["client_update"]
+    project = [a for a in update.args if a.name == "project"]
+    assert project and project[0].required and not project[0].from_pasted
+    reply = missing_args_reply(update, project)
+    assert reply.startswith("I can't start client_update yet: it needs project.")
+    assert "after a colon" not in reply, "an argument that is not pasted text is not asked for as pasted text"
