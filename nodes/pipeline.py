@@ -148,6 +148,40 @@ def _summary(output: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}: {_text(v)[:60]}" for k, v in list(output.items())[:3])
 
 
+def first_line(text: str) -> str:
+    """Summarise a reply by its first line with words in it; a reply that is JSON by how many objects it holds.
+
+    A code fence (```json) or a lone bracket says nothing of what follows.
+    """
+    body = text.strip().removeprefix("```json").removeprefix("```").lstrip()
+    if body.startswith(("[", "{")) and (objects := json_objects(body)):
+        return f"{len(objects)} JSON object(s)"
+    lines = [line.strip() for line in text.splitlines() if re.search(r"\w", line)]
+    said = [line for line in lines if not line.startswith("```")]
+    return (said or [text.strip()])[0]
+
+
+def json_objects(text: str) -> list[dict[str, Any]]:
+    """Return the JSON objects a model's answer holds, outermost only, however laid out.
+
+    One per line, in an array, pretty-printed over many lines, inside a ```json fence, or between sentences: each
+    `{` that starts a valid object is read whole and the scan goes on after it.
+    """
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    at = text.find("{")
+    while at != -1:
+        try:
+            item, end = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            at = text.find("{", at + 1)
+            continue
+        if isinstance(item, dict):
+            found.append(item)
+        at = text.find("{", end)
+    return found
+
+
 def _thread_id() -> str:
     return str(get_config().get("configurable", {}).get("thread_id", ""))
 
@@ -211,7 +245,7 @@ def make_agent_step(step: StepSpec, card: AgentCard, models: ModelLoader) -> Nod
         if not text:
             raise StepError(f"{card.id} returned an empty reply")
         output = {"text": text, "agent": card.id}
-        return {"outputs": {step.id: output}, "steps": [_record(step, "done", text.splitlines()[0], started)]}
+        return {"outputs": {step.id: output}, "steps": [_record(step, "done", first_line(text), started)]}
 
     run_agent_step.__name__ = step.id
     return run_agent_step

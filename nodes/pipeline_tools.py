@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from nodes.erp.project import ProjectReader
 from nodes.erp.schema import describe_models, models_named
 from nodes.erp.tenancy_audit import mentioned_paths
-from nodes.pipeline import PipelineTool, StepCall, StepError, StepRefused
+from nodes.pipeline import PipelineTool, StepCall, StepError, StepRefused, json_objects
 from nodes.services import MemoryPort, TurnRef
 from nodes.workspace import Project, Workspace
 
@@ -475,16 +475,8 @@ def parse_entries(deps: PipelineToolDeps) -> PipelineTool:
     """Read the model's JSON lines of knowledge entries; fall back to one entry per sentence of the notes."""
 
     async def run(inputs: dict[str, Any], call: StepCall) -> dict[str, Any]:
-        text = str(inputs.get("draft") or "")
         entries = []
-        for line in text.splitlines():
-            line = line.strip().strip(",")
-            if not line.startswith("{"):
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError:
-                continue
+        for item in json_objects(str(inputs.get("draft") or "")):
             statement = str(item.get("statement") or item.get("fact") or "").strip()
             if statement:
                 entries.append({"topic": str(item.get("topic") or "").strip()[:80], "statement": statement[:500]})

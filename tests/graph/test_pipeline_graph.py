@@ -460,6 +460,33 @@ async def test_knowledge_capture_stores_each_entry_with_provenance(tmp_path: Pat
     assert "superseded by KB-220" in memory.remembered[0][1]
 
 
+async def test_knowledge_capture_reads_a_fenced_pretty_printed_array(tmp_path: Path, registry: Registry) -> None:
+    memory = RecordingMemory()
+    fenced = (
+        '```json\n[\n  {\n    "topic": "refurbished parts",\n'
+        '    "statement": "A part with an -R suffix is refurbished and never listed as new."\n  },\n'
+        '  {"topic": "brushes", "statement": "The C201 main broom fits the C400 with the other hub."}\n]\n```'
+    )
+    graph = graph_with(tmp_path, registry, ScriptedModel([fenced]), memory=memory)
+    notes = "Wayne: -R means refurbished, never new. C201 broom fits the C400 if you swap the hub."
+    out = await graph.ainvoke({"pipeline": "knowledge_capture", "args": {"notes": notes}}, cfg(), context=Context())
+    assert out["status"] == "done" and out["result"] == "stored 2 entr(ies)"
+    by_step = {s["step"]: s["summary"] for s in out["steps"]}
+    assert by_step["parse"] == "2 entr(ies) by model", "the model's entries are read, not the sentence fallback"
+    assert by_step["structure"] == "2 JSON object(s)", "a JSON answer is summarised by its objects, not by its fence"
+    assert "(interview notes, refurbished parts) A part with an -R suffix" in memory.remembered[0][1]
+
+
+def test_json_objects_are_found_however_the_model_lays_them_out() -> None:
+    from nodes.pipeline import first_line, json_objects
+
+    assert json_objects('{"a": 1}\n{"b": {"c": 2}}') == [{"a": 1}, {"b": {"c": 2}}], "nested objects stay inside"
+    assert json_objects('Here you go: [{"a": 1}, {"a": 2}] hope it helps {not json} {"a": 3') == [{"a": 1}, {"a": 2}]
+    assert json_objects("no objects {at all}") == []
+    assert first_line("```\nSure, here it is.\n```") == "Sure, here it is."
+    assert first_line("\n\n### Release notes\n- fixed") == "### Release notes"
+
+
 async def test_knowledge_capture_falls_back_to_sentences_when_the_model_answer_is_unusable(
     tmp_path: Path, registry: Registry
 ) -> None:
