@@ -358,7 +358,8 @@ class RunManager:
         durability: Any = spec.durability or self.runtime.settings.durability_for(run.entry.graph_id)
         # An `exit` run commits only as it ends: its checkpoint is held and committed with the run's end.
         saver = self.runtime.saver
-        holding = saver.holding() if durability == "exit" and graph.checkpointer is saver else nullcontext(None)
+        held_here = durability == "exit" and graph.checkpointer is saver
+        holding = saver.holding(run.thread_id) if held_here else nullcontext(None)
         with holding as held:
             status, error, values, paused = await self._stream(run, durability, deadline, paused)
         run.phase = "concluding"

@@ -47,7 +47,14 @@ _IN_TRANSACTION: contextvars.ContextVar[AsyncConnection[Any] | None] = contextva
 _FLUSH_NOW = frozenset({"__error__", "__interrupt__"})  # LangGraph's ERROR and INTERRUPT write channels
 WriteKey = tuple[str, str, str]
 PendingWrites = list[tuple[str, list[tuple[Any, ...]]]]
-_HELD: contextvars.ContextVar[PendingWrites | None] = contextvars.ContextVar("nova_saver_held", default=None)
+_HELD: contextvars.ContextVar[tuple[str, PendingWrites] | None] = contextvars.ContextVar(
+    "nova_saver_held", default=None
+)  # (the thread whose writes are held, the writes)
+
+
+def _held_for(thread_id: str) -> PendingWrites | None:
+    held = _HELD.get()
+    return held[1] if held is not None and held[0] == thread_id else None
 
 
 # LangGraph's query joins a checkpoint's channel versions to `checkpoint_blobs` by thread; with stale statistics
@@ -193,7 +200,7 @@ class NovaSaver(AsyncPostgresSaver):
         self._pending.setdefault(key, []).append((query, list(params)))
         if any(channel in _FLUSH_NOW for channel, _ in writes):
             batches = self._pending.pop(key, [])
-            if (held := _HELD.get()) is not None:
+            if (held := _held_for(key[0])) is not None:
                 held.extend(batches)
                 return
             async with self._transaction():
@@ -230,7 +237,7 @@ class NovaSaver(AsyncPostgresSaver):
         if blob_rows:
             batches.append((self.UPSERT_CHECKPOINT_BLOBS_SQL, blob_rows))
         batches.append((self.UPSERT_CHECKPOINTS_SQL, [row]))
-        if (held := _HELD.get()) is not None:
+        if (held := _held_for(str(thread_id))) is not None:
             held.extend(batches)
         else:
             async with self._transaction():
@@ -238,15 +245,16 @@ class NovaSaver(AsyncPostgresSaver):
         return {"configurable": {"thread_id": thread_id, "checkpoint_ns": ns, "checkpoint_id": checkpoint["id"]}}
 
     @contextmanager
-    def holding(self) -> Iterator[PendingWrites]:
-        """Hold, in order, every commit this context (and the tasks it starts) would make, for `commit_held`.
+    def holding(self, thread_id: str) -> Iterator[PendingWrites]:
+        """Hold, in order, every commit this context (and the tasks it starts) would make on the thread.
 
         Only for a run in `exit` durability, whose graph reads none of its own checkpoints back before it ends:
         what is held is on disk only once `commit_held` has run, and is lost with the process before that, as
-        an `exit` run's whole turn is.
+        an `exit` run's whole turn is. Other threads' writes go on as usual: a pipeline a chat turn starts
+        commits its own steps and reads its outcome back before the turn ends.
         """
         held: PendingWrites = []
-        token = _HELD.set(held)
+        token = _HELD.set((thread_id, held))
         try:
             yield held
         finally:

@@ -163,6 +163,22 @@ async def test_wait_then_read_state_history_and_why(
     assert why["decisions"][0]["chosen"] == "language.translate" and why["decisions"][0]["reason"]
 
 
+async def test_a_chat_turn_that_runs_a_pipeline_answers_with_its_outcome(
+    alice: LangGraphClient, api_server: ApiServer
+) -> None:
+    """The chat run holds its own checkpoint until it ends; the pipeline it starts commits its steps as they go."""
+    tid = (await alice.threads.create())["thread_id"]
+    notes = "knowledge capture: Wayne says anything with an -R suffix is refurbished and must never be listed as new"
+    out = await alice.runs.wait(tid, "nova", input=human(notes))
+    assert out["route"]["chosen"] == "pipeline.knowledge_capture", out["route"]
+    reply = out["messages"][-1]["content"]
+    assert "Done. Result: stored 1 entr(ies)" in reply, reply
+    pipeline_thread = reply.split("(thread ", 1)[1].split(")", 1)[0]
+    with psycopg.connect(api_server.db_url) as conn:
+        steps = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s", (pipeline_thread,)).fetchone()
+    assert steps is not None and steps[0] > 3, "the pipeline committed every step (sync durability), not one at the end"
+
+
 async def test_stream_modes(alice: LangGraphClient) -> None:
     tid = (await alice.threads.create())["thread_id"]
     parts = [
