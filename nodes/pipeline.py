@@ -15,6 +15,7 @@ from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 
+from nodes.inbox import short_ref
 from nodes.models import ModelLoader, is_transient
 from nodes.prompts import SPECIALIST_FRAME
 from nodes.review import ReviewAnswerError, request_review
@@ -367,10 +368,11 @@ def extract_args(spec: PipelineSpec, text: str) -> dict[str, str]:
     return found
 
 
-def describe_outcome(name: str, outcome: Mapping[str, Any], *, with_steps: bool = True) -> str:
+def describe_outcome(name: str, outcome: Mapping[str, Any], *, with_steps: bool = True, in_chat: bool = False) -> str:
     """Say in a few lines what a pipeline run did and what the owner can do next.
 
-    `with_steps=False` leaves out the step list (already shown as progress).
+    `with_steps=False` leaves out the step list (already shown as progress). `in_chat`: the owner reads this in a
+    conversation, where a review can be shown and decided on by message.
     """
     thread = outcome.get("thread_id", "?")
     values = outcome.get("values") or {}
@@ -380,9 +382,15 @@ def describe_outcome(name: str, outcome: Mapping[str, Any], *, with_steps: bool 
         lines += [f"- {s['step']}: {s.get('summary', '')}" for s in done]
     if outcome.get("interrupts"):
         gate = str(outcome["interrupts"][0].get("id", ""))[:8]
-        lines.append(
-            f"Paused for your review (gate {gate}): `nova reviews show {thread}`, then approve, edit or reject."
-        )
+        if in_chat:
+            lines.append(
+                f"Paused for your review (gate {gate}): say 'show {short_ref(str(thread))}' to read it here (or"
+                f" `nova reviews show {thread}`), then 'approve it' or 'reject it because ...'."
+            )
+        else:
+            lines.append(
+                f"Paused for your review (gate {gate}): `nova reviews show {thread}`, then approve, edit or reject."
+            )
     elif outcome.get("error"):
         err = outcome["error"]
         lines.append(f"Stopped at {err.get('step')}: {err.get('error')}")

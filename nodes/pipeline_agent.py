@@ -49,7 +49,7 @@ def make_start_pipeline_run(card: AgentCard, services: Services) -> Callable[...
         thread = str(get_config().get("configurable", {}).get("thread_id", ""))
         ref = TurnRef(runtime.context.user_id, thread, agent_id=card.id)
         outcome = await services.pipelines.start(ref, spec.name, {k: str(v) for k, v in args.items()})
-        return _reply(card, describe_outcome(spec.name, outcome))
+        return _reply(card, describe_outcome(spec.name, outcome, in_chat=True))
 
     return start_pipeline_run
 

@@ -225,3 +225,15 @@ def test_a_message_names_a_review_only_when_its_ids_name_one() -> None:
     assert named_review("diff for dc2c4715 please", [FIX, OTHER]) == FIX
     assert named_review("compare dc2c4715 with e2e2eb9e", [FIX, OTHER]) is None
     assert named_review("on 2026-12-06", [FIX, OTHER]) is None
+
+
+def test_a_pause_said_in_chat_names_the_review_so_it_can_be_shown_and_decided_here() -> None:
+    from nodes.pipeline import describe_outcome
+
+    outcome = {"thread_id": FIX.thread_id, "interrupts": [{"id": FIX.gate}], "values": {"steps": []}}
+    paused = describe_outcome("issue_fix", outcome, in_chat=True)
+    assert f"say 'show {short_ref(FIX.thread_id)}' to read it here" in paused
+    assert review_to_show(f"show {short_ref(FIX.thread_id)}", PENDING, paused) == FIX
+    assert read_decision("approve it", PENDING, paused, paused) == ReviewDecision(FIX, {"type": "accept"})
+    shell = describe_outcome("issue_fix", outcome)
+    assert "say 'show" not in shell and f"`nova reviews show {FIX.thread_id}`" in shell
