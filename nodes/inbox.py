@@ -92,11 +92,14 @@ def _example(pending: Sequence[PendingReview]) -> str:
     return "as in 'approve <id>' or 'reject <id> because ...', with the id Nova showed"
 
 
-def _shown_alone(reply: str, pending: Sequence[PendingReview]) -> PendingReview | None:
+GATE_RE = re.compile(r"\(gate ([0-9a-f]{8})\)")  # how a reply shows a gate (`gate_line`)
+
+
+def shown_alone(reply: str, pending: Sequence[PendingReview]) -> PendingReview | None:
     """Return the review whose gate Nova's last reply showed, when it showed exactly one and decided nothing."""
     if any(report in reply for report in REPORTS):
         return None  # a decision's report (its list may show a redraft's gate, unread): "it" is not that
-    gates = set(re.findall(r"\(gate ([0-9a-f]{8})\)", reply))
+    gates = set(GATE_RE.findall(reply))
     hits = [r for r in pending if r.gate_ref in gates]
     return hits[0] if len(gates) == 1 and len(hits) == 1 else None
 
@@ -161,7 +164,7 @@ def read_decision(
                 " page, then decide"
             )
     else:  # "approve it": the one gate Nova's last reply showed; never "ignore it"
-        alone = _shown_alone(last_reply, pending) if kind != "ignore" else None
+        alone = shown_alone(last_reply, pending) if kind != "ignore" else None
         if alone is None:
             return ReviewDecision(refusal=f"say which review, by the id shown, {_example(pending)}")
         review = alone
@@ -248,7 +251,7 @@ def review_to_show(message: str, pending: Sequence[PendingReview], last_reply: s
         return named
     if len(pending) == 1:  # an id-like word that names no waiting review (a date, a commit) names nothing here
         return pending[0]
-    return _shown_alone(last_reply, pending) if last_reply else None
+    return shown_alone(last_reply, pending) if last_reply else None
 
 
 FENCED_DIFF_RE = re.compile(r"```[ \t]*(?:diff|patch)?[ \t]*\n.*?```\n?", re.S | re.I)

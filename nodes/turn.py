@@ -14,7 +14,17 @@ from langgraph.types import Command
 from nodes.agents import latest_request
 from nodes.compaction import needs_compaction
 from nodes.embeddings import SharedQueries
-from nodes.inbox import REF_RE, PendingReview, about_a_review, named_review, pending_of, short_ref
+from nodes.inbox import (
+    GATE_RE,
+    REF_RE,
+    PendingReview,
+    about_a_review,
+    named_review,
+    pending_of,
+    read_decision,
+    short_ref,
+    shown_alone,
+)
 from nodes.models import ModelLoader
 from nodes.prompts import CLARIFY_CONFIRM, CLARIFY_QUESTION, ROUTER_SYSTEM_PROMPT
 from nodes.router import OVERRIDE_RE, Router, correction_target, embedding_text, picked_agent
@@ -52,17 +62,23 @@ def thread_routing(values: Mapping[str, Any]) -> ThreadRouting:
     )
 
 
-def last_reply_asks(messages: Sequence[AnyMessage]) -> bool:
-    """Return True when the reply before the newest human message ended with a question to the user."""
+def reply_before_request(messages: Sequence[AnyMessage]) -> str | None:
+    """Return Nova's reply just before the newest human message, or None when there is none."""
     seen_human = False
     for msg in reversed(messages):
         if isinstance(msg, HumanMessage):
             if seen_human:
-                return False
+                return None
             seen_human = True
         elif isinstance(msg, AIMessage) and seen_human:
-            return msg.text.rstrip().endswith("?")
-    return False
+            return msg.text
+    return None
+
+
+def last_reply_asks(messages: Sequence[AnyMessage]) -> bool:
+    """Return True when the reply before the newest human message ended with a question to the user."""
+    reply = reply_before_request(messages)
+    return reply is not None and reply.rstrip().endswith("?")
 
 
 def _thread_id() -> str:
@@ -149,13 +165,14 @@ def make_route_request(
         if target and previous is not None and previous.text and not previous.text.startswith("@"):
             decision = await _apply_correction(previous, target, text, runtime.context.user_id)
             return Command(goto=_beside(target), update={"route": decision, "pending_clarify": None})
-        if router.review_inbox and (review := await _named_review(text, runtime.context.user_id)):
+        if router.review_inbox and (found := await _review_for(text, state, runtime.context.user_id)):
+            review, how = found
             decision = RouteDecision(
                 chosen=router.review_inbox,
                 method="review-ref",
                 text=text,
                 candidates=(Candidate(id=router.review_inbox, score=1.0),),
-                reason=f"names {short_ref(review.thread_id)}, waiting for your review ({review.title})",
+                reason=f"{how} {short_ref(review.thread_id)}, waiting for your review ({review.title})",
             )
             await services.route_log.record(decision, thread_id=_thread_id(), user_id=runtime.context.user_id)
             return Command(goto=_beside(decision.chosen), update={"route": decision, "pending_clarify": None})
@@ -169,11 +186,26 @@ def make_route_request(
         goto = "ask_clarification" if decision.is_clarify else decision.chosen
         return Command(goto=_beside(goto), update={"route": decision, "pending_clarify": None})
 
-    async def _named_review(text: str, user_id: str) -> PendingReview | None:
-        """Return the waiting review the request names by its id; no lookup unless it holds an id-like word."""
-        if OVERRIDE_RE.match(text) or not REF_RE.search(text) or not about_a_review(text):
+    async def _review_for(text: str, state: NovaState, user_id: str) -> tuple[PendingReview, str] | None:
+        """Return the waiting review the request is about, and how it names it, or None.
+
+        It names one by its id and asks to see or decide on it, or it answers the one review Nova's last reply
+        showed with a decision ("reject it because ...", whatever the reason talks about) or a try at one.
+        Reviews are looked up only when the request holds an id-like word or the last reply shows a gate.
+        """
+        if OVERRIDE_RE.match(text):
             return None
-        return named_review(text, pending_of(await services.work.pending_reviews(user_id)))
+        named = bool(REF_RE.search(text)) and about_a_review(text)
+        last_reply = reply_before_request(state["messages"]) or ""
+        if not named and not GATE_RE.search(last_reply):
+            return None
+        pending = pending_of(await services.work.pending_reviews(user_id))
+        if named and (review := named_review(text, pending)):
+            return review, "names"
+        if (alone := shown_alone(last_reply, pending)) is None:
+            return None
+        read = read_decision(text, pending, last_reply, last_reply)  # a refusal says why it decides nothing
+        return (alone, "answers the last reply's") if read.review is not None or read.refusal else None
 
     async def _apply_correction(previous: RouteDecision, target: str, text: str, user_id: str) -> RouteDecision:
         await services.corrections.add(

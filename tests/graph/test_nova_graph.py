@@ -656,6 +656,35 @@ async def test_a_request_naming_a_waiting_review_by_id_is_shown_it_in_full(make_
     assert out["route"].method == "embedding"
 
 
+async def test_a_decision_on_the_review_just_shown_goes_to_the_inbox_whatever_its_reason_is_about(
+    make_graph: Any,
+) -> None:
+    # Over HTTP, "reject it because the fix must filter by the branch manager's own branch ..." right after the review
+    # was shown went to erp.tenancy (the reason reads as tenancy), and nothing was rejected.
+    fix = "dc2c4715-0b84-4220-8c16-0e2cfd931ce8"
+    queue = ReviewQueue(fix, {"issue": "102", "diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b"})
+    model = ScriptedModel(["Bonjour."])
+    graph = make_graph(model, Services(**{**vars(Services.null()), "work": queue}))
+    config = cfg()
+    await turn(graph, config, "show me the diff for dc2c4715")
+    reason = "the fix must filter by the branch manager's own branch with for_branch, not by tenant alone"
+    out = await turn(graph, config, f"reject it because {reason}")
+    assert (out["route"].chosen, out["route"].method) == ("orchestration.reviews", "review-ref")
+    assert out["route"].reason.startswith("answers the last reply's dc2c4715")
+    assert queue.decided == [(fix, {"type": "respond", "args": reason})]
+    # After a reply that shows a gate, a request about something else is routed as any request is.
+    queue.decided.clear()
+    await turn(graph, config, "show me the diff for dc2c4715")
+    out = await turn(graph, config, "translate 'good morning' into French")
+    assert out["route"].method == "embedding" and out["route"].chosen == "language.translate"
+    assert queue.decided == []
+    # A try at a decision that decides nothing is answered by the inbox, which says why.
+    await turn(graph, config, "show me the diff for dc2c4715")
+    out = await turn(graph, config, "reject it")
+    assert out["route"].chosen == "orchestration.reviews" and queue.decided == []
+    assert "needs its reason" in out["messages"][-1].text
+
+
 async def test_without_a_result_to_answer_from_the_model_answers() -> None:
     """An answer_from tool that says nothing (no decision in the message) leaves the turn to the model."""
     from graphs.patterns import tool_agent_pattern
