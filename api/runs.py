@@ -111,6 +111,7 @@ class RunRequest:
     strategy: str
     metadata: Mapping[str, Any]
     subscribe: bool = False
+    waits: bool = False  # `runs/wait`: the caller wants the final values only
 
 
 @dataclass
@@ -131,6 +132,10 @@ class LocalRun:
     values: Any = None
     error: dict[str, Any] | None = None
     latest_correction: int | None = None  # newest routing correction id, when the insert read it
+    # Stream nested graphs' events too (a specialist's tokens, `|ns` events). Not for a run only waited on, unless
+    # it asks for subgraphs: that costs about 2% of a served turn, and its final values and interrupts are the
+    # root graph's either way. A stream joined later to such a run gets the root graph's events.
+    nested_events: bool = True
 
     def subscribe(self) -> asyncio.Queue[str | None]:
         """Receive every event from now on; `None` marks the end."""
@@ -278,6 +283,7 @@ class RunManager:
         if row["status"] == "running":  # the thread was free: the insert started it here
             run.phase, run.latest_correction = "streaming", latest_correction
         queue = run.subscribe() if request.subscribe else None
+        run.nested_events = request.subscribe or not request.waits or spec.subgraphs
         self.local[run.run_id] = run
         run.task = asyncio.create_task(self._drive(run), name=f"nova-run-{run.run_id}")
         return row, run, queue
@@ -383,13 +389,14 @@ class RunManager:
                 self._config(run),
                 context=context,
                 stream_mode=modes,  # type: ignore[arg-type]
-                subgraphs=True,
+                subgraphs=run.nested_events,
                 interrupt_before=spec.interrupt_before,
                 interrupt_after=spec.interrupt_after,
                 durability=durability,
             )
             async with deadline:
-                async for ns, mode, chunk in stream:
+                async for item in stream:
+                    ns, mode, chunk = item if run.nested_events else ((), *item)
                     if mode == "values" and not ns:
                         values = chunk
                     if isinstance(chunk, dict) and "__interrupt__" in chunk:

@@ -118,7 +118,7 @@ def _spec(api: ApiDep, user: str, entry: GraphEntry, thread_id: str, body: RunCr
 
 
 async def _submit(
-    api: ApiDep, user: str, thread_id: str | None, body: RunCreate, *, subscribe: bool
+    api: ApiDep, user: str, thread_id: str | None, body: RunCreate, *, subscribe: bool, waits: bool = False
 ) -> tuple[dict[str, Any], LocalRun, Any]:
     """Validate, find or create the thread, and hand the run to the run manager."""
     entry = api.catalog.resolve(body.assistant_id)
@@ -127,7 +127,7 @@ async def _submit(
     if thread_id is not None and body.on_completion is not None:
         raise HTTPException(422, "on_completion applies to stateless runs only")
     metadata = {**((body.config.metadata or {}) if body.config else {}), **(body.metadata or {})}
-    request = RunRequest(user, entry, body.multitask_strategy, metadata, subscribe)
+    request = RunRequest(user, entry, body.multitask_strategy, metadata, subscribe, waits)
     if thread_id is not None and body.command is None and body.input is not None:
         # The common case, a new input on the caller's free thread, in one statement; anything else (a busy,
         # missing or foreign thread, a resume) takes the checks below, which say what is wrong.
@@ -179,7 +179,7 @@ async def _background(api: ApiDep, user: str, thread_id: str | None, body: RunCr
 
 async def run_and_wait(api: ApiDep, user: str, thread_id: str | None, body: RunCreate) -> JsonResponse:
     """Run and answer with the final values: the `runs/wait` routes and api.fast_path's turn route."""
-    row, run, _ = await _submit(api, user, thread_id, body, subscribe=False)
+    row, run, _ = await _submit(api, user, thread_id, body, subscribe=False, waits=True)
     await run.done.wait()
     return JsonResponse(run.result(), headers=_location(row))
 

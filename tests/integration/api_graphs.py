@@ -1,4 +1,7 @@
-"""Small graphs the HTTP tests serve beside Nova (NOVA_API_GRAPHS): review gates, two gates, a slow node."""
+"""Small graphs the HTTP tests serve beside Nova (NOVA_API_GRAPHS).
+
+Review gates (one inside a subgraph), two gates at once, a slow node.
+"""
 
 from __future__ import annotations
 
@@ -48,6 +51,13 @@ review.add_edge(START, "propose_change")
 review.add_edge("propose_change", "review_gate")
 review.add_edge("review_gate", "apply_change")
 review.add_edge("apply_change", END)
+
+
+# The review graph as a node of another graph: its gate is raised inside a subgraph.
+nested = StateGraph(ReviewState)
+nested.add_node("inner", review.compile())
+nested.add_edge(START, "inner")
+nested.add_edge("inner", END)
 
 
 class PairState(TypedDict, total=False):

@@ -83,7 +83,7 @@ def api_server(
     pg_admin_url: str, fake_llm: str, vector_cache: object, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ApiServer]:
     """Start `python -m api.serve` on a free loopback port and wait until it is ready."""
-    graphs = ("review", "pair", "sleepy")
+    graphs = ("review", "nested", "pair", "sleepy")
     db_url, env, url, log, proc = start_serve(
         pg_admin_url, fake_llm, tmp_path_factory.mktemp("api-home"), graphs, NOVA_API_MAX_BODY=str(MAX_BODY)
     )

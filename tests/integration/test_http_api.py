@@ -330,6 +330,15 @@ async def test_interrupt_list_review_and_resume(alice: LangGraphClient, http: ht
     assert (await alice.threads.get(tid))["status"] == "idle"
     await fails(409, alice.runs.wait(tid, "review", command={"resume": {"type": "accept"}}))
 
+    # A gate inside a subgraph pauses a run that is only waited on (streamed without nested events) just the same.
+    inner = (await alice.threads.create(graph_id="nested"))["thread_id"]
+    paused = await alice.runs.wait(inner, "nested", input=human("rename the invoice table"))
+    assert paused["__interrupt__"][0]["value"]["action_request"]["action"] == "rename_table"
+    assert (await alice.threads.get(inner))["status"] == "interrupted"
+    resumed = await alice.runs.wait(inner, "nested", command={"resume": {"type": "accept"}})
+    assert resumed["messages"][-1]["content"] == "decision: accept"
+    assert (await alice.threads.get(inner))["status"] == "idle"
+
     both = (await alice.threads.create(graph_id="pair"))["thread_id"]
     paused = await alice.runs.wait(both, "pair", input={})
     ids = sorted(i["id"] for i in paused["__interrupt__"])
