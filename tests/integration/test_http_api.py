@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,20 @@ async def test_a_chat_turn_that_runs_a_pipeline_answers_with_its_outcome(
     with psycopg.connect(api_server.db_url) as conn:
         steps = conn.execute("SELECT count(*) FROM checkpoints WHERE thread_id = %s", (pipeline_thread,)).fetchone()
     assert steps is not None and steps[0] > 3, "the pipeline committed every step (sync durability), not one at the end"
+
+
+async def test_a_started_run_is_answered_as_it_is_stored(alice: LangGraphClient) -> None:
+    """The start statement returns only what Postgres makes; the rest of the Run is what it was sent."""
+    tid = (await alice.threads.create())["thread_id"]
+    created = await alice.runs.create(tid, "nova", input=human(TRANSLATE), metadata={"source": "test"})
+    await alice.runs.join(tid, created["run_id"])
+    stored = await alice.runs.get(tid, created["run_id"])
+    keys = ("run_id", "thread_id", "assistant_id", "metadata", "multitask_strategy", "kwargs")
+    assert {k: created[k] for k in keys} == {k: stored[k] for k in keys}
+    made, read = (datetime.fromisoformat(r["created_at"]) for r in (created, stored))
+    assert made == read
+    assert created["status"] == "running" and created["metadata"] == {"source": "test"}
+    assert created["kwargs"]["input"] == human(TRANSLATE)
 
 
 async def test_stream_modes(alice: LangGraphClient) -> None:
