@@ -112,6 +112,8 @@ class GraphEntry:
                 raise ContextError(f"graph {self.graph_id} takes no context")
             return None
         if schema is Context:
+            if not overrides:  # the user's defaults are a valid Context already
+                return defaults
             known = {f.name for f in dataclasses.fields(Context)}
             unknown = sorted(set(overrides) - known)
             if unknown:
