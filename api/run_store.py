@@ -12,6 +12,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +80,16 @@ class NewRun:
             self.user_id,
             self.strategy,
             Jsonb(dict(self.kwargs)),
-            Jsonb(jsonable(dict(self.metadata))),
+            Jsonb(self.stored_metadata),
             self.worker.host,
             self.worker.pid,
         )
+
+    @cached_property
+    def stored_metadata(self) -> dict[str, Any]:
+        """The metadata as `nova_runs` stores it (plain JSON values), made once for the insert and its row."""
+        out: dict[str, Any] = jsonable(dict(self.metadata))
+        return out
 
     def started_row(self, made: Mapping[str, Any]) -> dict[str, Any]:
         """Return the run's row after its insert: what Postgres made (`made`) over what the insert sent."""
@@ -91,7 +98,7 @@ class NewRun:
             "assistant_id": self.assistant_id,
             "multitask_strategy": self.strategy,
             "kwargs": dict(self.kwargs),
-            "metadata": jsonable(dict(self.metadata)),
+            "metadata": self.stored_metadata,
             "error": None,
             **made,
         }
